@@ -1,0 +1,38 @@
+"""lmcore: the small library behind the course book *How Large Language Models Work*.
+
+One module per idea, each written to be read next to its chapter:
+
+* :mod:`lmcore.attention` (chapter 1): scaled dot-product attention, masks, multi-head attention.
+* :mod:`lmcore.plot`: attention heatmaps shared by every chapter.
+* :mod:`lmcore.budget`: quick or full mode (``LMCORE_MODE``) and seeds.
+* :mod:`lmcore.display`: lmcore's source and matrices as tables, for the notebooks.
+"""
+
+from .attention import (
+    MultiHeadAttention,
+    causal_mask,
+    copy_from_torch_multihead,
+    padding_mask,
+    scaled_dot_product_attention,
+)
+from .budget import is_quick, mode, pick, seed_everything
+from .display import as_table, show_source
+from .plot import plot_attention, plot_attention_grid
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MultiHeadAttention",
+    "causal_mask",
+    "copy_from_torch_multihead",
+    "padding_mask",
+    "scaled_dot_product_attention",
+    "is_quick",
+    "mode",
+    "pick",
+    "seed_everything",
+    "plot_attention",
+    "plot_attention_grid",
+    "as_table",
+    "show_source",
+]

@@ -1,0 +1,51 @@
+"""Small helpers that show things in a notebook: lmcore's own source, and matrices as tables."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+__all__ = ["show_source", "as_table"]
+
+
+def show_source(obj):
+    """Display the source code of an lmcore function or class, syntax-highlighted.
+
+    The chapters call this instead of copying code, so what the reader reads is what runs.
+    """
+    from IPython.display import Code
+
+    try:
+        source = inspect.getsource(obj)
+    except (TypeError, OSError) as error:
+        raise ValueError(f"no Python source is available for {obj!r}: {error}") from None
+    return Code(source, language="python")
+
+
+def as_table(
+    matrix,
+    row_labels: Sequence[str] | None = None,
+    column_labels: Sequence[str] | None = None,
+    decimals: int = 3,
+) -> pd.DataFrame:
+    """A 1-D or 2-D tensor or array as a labelled table, rounded to ``decimals`` places."""
+    if isinstance(matrix, torch.Tensor):
+        values = matrix.detach().cpu().numpy()
+    elif isinstance(matrix, np.ndarray):
+        values = matrix
+    else:
+        raise ValueError(f"matrix must be a torch.Tensor or numpy.ndarray; got {type(matrix).__name__}")
+    if values.ndim == 1:
+        values = values[None, :]
+    if values.ndim != 2:
+        raise ValueError(f"matrix must have 1 or 2 dimensions; got shape {values.shape}")
+    n_rows, n_columns = values.shape
+    for name, labels, expected in (("row_labels", row_labels, n_rows), ("column_labels", column_labels, n_columns)):
+        if labels is not None and len(labels) != expected:
+            raise ValueError(f"{name} has {len(labels)} entries but the matrix has {expected}")
+    # + 0.0 turns -0.0 into 0.0, so printed tables are stable across runs
+    return pd.DataFrame(values.round(decimals) + 0.0, index=row_labels, columns=column_labels)

@@ -1,0 +1,94 @@
+"""The rendered book: it builds with warnings as errors, loads nothing from the internet,
+and shows chapter 1's tables and figures."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tools.check_html import external_loads, find_loads_in_css, find_loads_in_html
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def built_html(tmp_path_factory):
+    """Build the book from scratch into a temporary folder, exactly as `make book` does."""
+    output = tmp_path_factory.mktemp("book")
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    result = subprocess.run(
+        [str(jupyter_book), "build", str(REPO), "--path-output", str(output), "-W", "-n", "--keep-going"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, f"book build failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    return output / "_build" / "html"
+
+
+def test_book_loads_nothing_from_the_internet(built_html):
+    assert external_loads(built_html) == []
+
+
+def test_math_comes_from_the_local_mathjax(built_html):
+    page = (built_html / "chapters" / "01_self_attention.html").read_text()
+    assert re.search(r'<script[^>]+src="[^"]*_static/mathjax/tex-chtml\.js"', page)
+    assert (built_html / "_static" / "mathjax" / "tex-chtml.js").exists()
+
+
+def test_chapter_1_shows_tables_figures_and_errata(built_html):
+    page = (built_html / "chapters" / "01_self_attention.html").read_text()
+    assert page.count('class="dataframe') >= 6  # X, Q/K/V, scores, scaled, weights, output
+    images = re.findall(r'<img[^>]+src="([^"]+\.png)"', page)
+    assert len(images) >= 6
+    for source in images:
+        assert (built_html / "chapters" / source).resolve().exists(), source
+    assert page.count("Errata: ") >= 2
+    assert "Learning goals" in page and "Exercises" in page
+
+
+def test_every_toc_page_was_built(built_html):
+    toc = (REPO / "_toc.yml").read_text()
+    for name in re.findall(r"file:\s*(\S+)", toc) + [re.search(r"root:\s*(\S+)", toc).group(1)]:
+        assert (built_html / f"{name}.html").exists(), name
+
+
+# ------------------------------------------------------------ the scanner itself
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        '<script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"></script>',
+        '<script src="//cdnjs.cloudflare.com/ajax/libs/require.js/2.3.6/require.min.js"></script>',
+        '<link rel="stylesheet" href="https://fonts.googleapis.com/css?family=Lato">',
+        '<link rel="preload" href="http://example.org/font.woff2">',
+        '<style>@import url("https://fonts.googleapis.com/css2?family=Inter");</style>',
+        "<style>body { background: url(https://example.org/bg.png) }</style>",
+        '<img src="https://example.org/figure.png">',
+        '<script type="module">import mermaid from "https://cdn.jsdelivr.net/npm/mermaid/dist/mermaid.esm.min.mjs";</script>',
+        '<iframe srcdoc="&lt;script src=&quot;https://d3js.org/d3.v5.min.js&quot;&gt;&lt;/script&gt;"></iframe>',
+    ],
+)
+def test_scanner_flags_remote_loads(html):
+    assert len(find_loads_in_html(html)) == 1
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        '<a href="https://arxiv.org/abs/1706.03762">paper</a>',
+        '<script src="../_static/mathjax/tex-chtml.js"></script>',
+        '<link rel="stylesheet" href="_static/styles/theme.css">',
+        '<script>const url = "https://unpkg.com/thebe"; // a string, fetched only on click</script>',
+    ],
+)
+def test_scanner_allows_links_and_local_files(html):
+    assert find_loads_in_html(html) == []
+
+
+def test_scanner_reads_css_files():
+    assert find_loads_in_css("@import 'https://example.org/a.css'; .x{background:url(img/x.png)}") == [
+        "https://example.org/a.css"
+    ]

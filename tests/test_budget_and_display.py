@@ -1,0 +1,53 @@
+"""Quick/full mode, seeding, and the notebook display helpers."""
+
+import numpy as np
+import pytest
+import torch
+
+import lmcore
+from lmcore import as_table, budget, show_source
+
+
+def test_mode_reads_the_environment(monkeypatch):
+    monkeypatch.setenv("LMCORE_MODE", "quick")
+    assert lmcore.mode() == "quick" and lmcore.is_quick()
+    assert lmcore.pick(full=1000, quick=10) == 10
+    monkeypatch.setenv("LMCORE_MODE", "full")
+    assert lmcore.pick(full=1000, quick=10) == 1000
+    monkeypatch.delenv("LMCORE_MODE")
+    assert lmcore.mode() == "full"
+
+
+def test_bad_mode_names_the_variable(monkeypatch):
+    monkeypatch.setenv("LMCORE_MODE", "fast")
+    with pytest.raises(ValueError, match=r"LMCORE_MODE must be one of \('full', 'quick'\); got 'fast'"):
+        lmcore.mode()
+
+
+def test_seed_everything_repeats_numbers():
+    generator = lmcore.seed_everything(5)
+    first = (torch.randn(3), np.random.rand(3), torch.randn(3, generator=generator))
+    generator = lmcore.seed_everything(5)
+    second = (torch.randn(3), np.random.rand(3), torch.randn(3, generator=generator))
+    torch.testing.assert_close(first[0], second[0])
+    np.testing.assert_array_equal(first[1], second[1])
+    torch.testing.assert_close(first[2], second[2])
+    with pytest.raises(ValueError, match="seed must be a non-negative int"):
+        budget.seed_everything(-1)
+
+
+def test_as_table_labels_and_rounds():
+    table = as_table(torch.tensor([[1.23456, -0.0], [2.0, 3.0]]), ["a", "b"], ["x", "y"], decimals=2)
+    assert list(table.index) == ["a", "b"] and list(table.columns) == ["x", "y"]
+    assert table.loc["a", "x"] == 1.23 and str(table.loc["a", "y"]) == "0.0"
+    with pytest.raises(ValueError, match="row_labels has 1 entries but the matrix has 2"):
+        as_table(torch.eye(2), ["a"])
+    with pytest.raises(ValueError, match="1 or 2 dimensions"):
+        as_table(torch.ones(2, 2, 2))
+
+
+def test_show_source_shows_lmcore_code():
+    code = show_source(lmcore.scaled_dot_product_attention)
+    assert "def scaled_dot_product_attention" in code.data
+    with pytest.raises(ValueError, match="no Python source"):
+        show_source(len)

@@ -1,0 +1,55 @@
+"""Stored notebook outputs are a full-mode run of the current code, and every chapter has the
+parts a reader expects (learning goals, measured run time, exercises with hidden solutions)."""
+
+import json
+
+import nbformat
+import pytest
+
+from tools import notebooks
+
+CHAPTERS = notebooks.chapter_notebooks()
+
+
+def test_there_are_chapters():
+    assert CHAPTERS, "no chapters/NN_*.ipynb found"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_stored_outputs_are_from_a_full_run_of_the_current_code(path):
+    assert notebooks.problems(path) == []
+
+
+def test_runtime_table_matches_the_run_stamps():
+    assert notebooks.RUNTIME_TABLE.read_text() == notebooks.runtime_table()
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_anatomy(path):
+    notebook = nbformat.read(path, as_version=4)
+    markdown = "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
+    assert "Learning goals" in markdown
+    runtime_cells = [c for c in notebook.cells if notebooks.RUNTIME_TAG in c.metadata.get("tags", [])]
+    assert len(runtime_cells) == 1 and "measured on" in runtime_cells[0].source
+    assert "## Exercises" in markdown and "## Summary" in markdown
+    solutions = [c for c in notebook.cells if "solution" in c.metadata.get("tags", [])]
+    assert solutions, "exercises need solutions"
+    assert all("hide-cell" in c.metadata["tags"] for c in solutions), "solutions must be hidden"
+    assert notebook.metadata.kernelspec.name == "python3"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_every_figure_has_a_title(path):
+    """A cheap proxy: every cell that draws also sets a title."""
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type == "code" and "plt.show()" in cell.source:
+            assert "title" in cell.source, cell.source[:200]
+
+
+def test_the_staleness_check_catches_an_edited_cell(tmp_path):
+    notebook = json.loads(CHAPTERS[0].read_text())
+    code = next(c for c in notebook["cells"] if c["cell_type"] == "code")
+    code["source"] = "".join(code["source"]) + "\nprint('edited after the run')"
+    edited = tmp_path / "01_edited.ipynb"
+    edited.write_text(json.dumps(notebook))
+    assert any("code cells changed" in problem for problem in notebooks.problems(edited))

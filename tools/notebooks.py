@@ -1,0 +1,200 @@
+"""Run the chapter notebooks and keep their stored outputs honest.
+
+    python tools/notebooks.py run chapters/01_self_attention.ipynb   # one chapter
+    python tools/notebooks.py run                                      # every chapter
+    python tools/notebooks.py check                                    # what the tests check
+
+``run`` executes a notebook top to bottom in quick mode (to time it), then in full mode, and
+stores the full-mode outputs. It stamps the notebook's metadata with a hash of its code
+cells, the hardware, the date and both wall times, and rewrites the notebook's run-time line
+(the markdown cell tagged ``lmcore-runtime``) from those measurements, so the time a reader
+sees was measured, not typed. ``check`` fails when a notebook's code changed after its
+outputs were stored: the tests call it, so shown results are never stale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parents[1]
+CHAPTERS = REPO / "chapters"
+STAMP_KEY = "lmcore"
+RUNTIME_TAG = "lmcore-runtime"
+RUNTIME_TABLE = REPO / "book" / "runtimes.md"
+
+
+def chapter_notebooks() -> list[Path]:
+    return sorted(CHAPTERS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def code_hash(notebook: nbformat.NotebookNode) -> str:
+    """SHA-256 over the code cells' sources, in order; markdown and outputs do not count."""
+    digest = hashlib.sha256()
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            digest.update(cell.source.strip().encode("utf-8"))
+            digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def hardware() -> str:
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    import torch
+
+    accelerator = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
+    return f"{os.cpu_count()}-core CPU ({model}){accelerator}, torch {torch.__version__}"
+
+
+def _format_seconds(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min"
+
+
+def execute(path: Path, mode: str) -> tuple[nbformat.NotebookNode, float]:
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(path, as_version=4)
+    previous = os.environ.get("LMCORE_MODE")
+    os.environ["LMCORE_MODE"] = mode
+    try:
+        client = NotebookClient(
+            notebook,
+            timeout=3600,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(path.parent)}},
+        )
+        start = time.perf_counter()
+        client.execute()
+        elapsed = time.perf_counter() - start
+    finally:
+        if previous is None:
+            os.environ.pop("LMCORE_MODE", None)
+        else:
+            os.environ["LMCORE_MODE"] = previous
+    return notebook, elapsed
+
+
+def run(path: Path) -> None:
+    print(f"{path.name}: quick mode ...", flush=True)
+    _, quick_seconds = execute(path, "quick")
+    print(f"{path.name}: quick mode took {quick_seconds:.1f} s; full mode ...", flush=True)
+    notebook, full_seconds = execute(path, "full")
+    print(f"{path.name}: full mode took {full_seconds:.1f} s", flush=True)
+
+    machine = hardware()
+    today = dt.date.today().isoformat()
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown" and RUNTIME_TAG in cell.metadata.get("tags", []):
+            cell.source = (
+                f"**Run time**: {_format_seconds(full_seconds)} in full mode and "
+                f"{_format_seconds(quick_seconds)} in quick mode, measured on a {machine} on {today} "
+                "(`python tools/notebooks.py run`)."
+            )
+    notebook.metadata[STAMP_KEY] = {
+        "mode": "full",
+        "code_sha256": code_hash(notebook),
+        "executed": today,
+        "hardware": machine,
+        "full_seconds": round(full_seconds, 1),
+        "quick_seconds": round(quick_seconds, 1),
+    }
+    nbformat.write(notebook, path)
+
+
+def _title(notebook: nbformat.NotebookNode) -> str:
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return "(untitled)"
+
+
+def runtime_table() -> str:
+    """The measured run time of every chapter, as the markdown table the book includes."""
+    rows = [
+        "| chapter | full mode | quick mode | measured on |",
+        "|---|---|---|---|",
+    ]
+    for path in chapter_notebooks():
+        notebook = nbformat.read(path, as_version=4)
+        stamp = notebook.metadata.get(STAMP_KEY, {})
+        if "full_seconds" not in stamp:
+            rows.append(f"| {_title(notebook)} | not measured | not measured | |")
+            continue
+        rows.append(
+            f"| {_title(notebook)} | {_format_seconds(stamp['full_seconds'])} "
+            f"| {_format_seconds(stamp['quick_seconds'])} | {stamp['hardware']}, {stamp['executed']} |"
+        )
+    note = "<!-- Written by `python tools/notebooks.py run` from the notebooks' run stamps; do not edit. -->"
+    return note + "\n\n" + "\n".join(rows) + "\n"
+
+
+def _shown(path: Path) -> str:
+    path = path.resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
+def problems(path: Path) -> list[str]:
+    """Why the stored outputs of ``path`` cannot be trusted (an empty list when they can)."""
+    notebook = nbformat.read(path, as_version=4)
+    stamp = notebook.metadata.get(STAMP_KEY)
+    found = []
+    if not stamp:
+        return [f"{path.name}: no run stamp; run `python tools/notebooks.py run {_shown(path)}`"]
+    if stamp.get("mode") != "full":
+        found.append(f"{path.name}: stored outputs come from {stamp.get('mode')!r} mode, not full mode")
+    if stamp.get("code_sha256") != code_hash(notebook):
+        found.append(
+            f"{path.name}: code cells changed after the outputs were stored; "
+            f"re-run `python tools/notebooks.py run {_shown(path)}`"
+        )
+    counts = [cell.execution_count for cell in notebook.cells if cell.cell_type == "code"]
+    if counts != list(range(1, len(counts) + 1)):
+        found.append(f"{path.name}: code cells were not run once, top to bottom (execution counts {counts})")
+    for index, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                found.append(f"{path.name}: cell {index} stored an error ({output.get('ename')})")
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_parser = sub.add_parser("run", help="execute notebooks (quick, then full) and store full outputs")
+    run_parser.add_argument("notebooks", nargs="*", type=Path)
+    check_parser = sub.add_parser("check", help="fail when stored outputs are stale")
+    check_parser.add_argument("notebooks", nargs="*", type=Path)
+    args = parser.parse_args(argv)
+    paths = [p.resolve() for p in args.notebooks] or chapter_notebooks()
+    if args.command == "run":
+        for path in paths:
+            run(path)
+        RUNTIME_TABLE.write_text(runtime_table())
+        return 0
+    found = [problem for path in paths for problem in problems(path)]
+    if not RUNTIME_TABLE.exists() or RUNTIME_TABLE.read_text() != runtime_table():
+        found.append(f"{RUNTIME_TABLE.relative_to(REPO)} does not match the notebooks' run stamps")
+    print("\n".join(found) or f"{len(paths)} notebooks: stored outputs are current")
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
