@@ -15,11 +15,13 @@ INSTALLED := $(VENV)/.installed
 setup: $(INSTALLED)
 
 # constraints.txt pins the versions CI tests with; requirements.txt keeps ranges for readers.
-$(INSTALLED): requirements.txt constraints.txt pyproject.toml
+# tools/fetch_js.py downloads pinned, hash-checked JavaScript (Mermaid) from the npm registry.
+$(INSTALLED): requirements.txt constraints.txt pyproject.toml tools/fetch_js.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install -c constraints.txt -r requirements.txt
 	$(BIN)/python -m pip install --no-deps -e .
+	$(BIN)/python tools/fetch_js.py
 	touch $@
 
 book: setup
@@ -42,6 +44,7 @@ notebooks: setup
 
 bench: setup
 	$(BIN)/python bench/attention.py
+	$(BIN)/python bench/transformer.py
 
 clean:
 	rm -rf _build

@@ -3,6 +3,10 @@
 One module per idea, each written to be read next to its chapter:
 
 * :mod:`lmcore.attention` (chapter 1): scaled dot-product attention, masks, multi-head attention.
+* :mod:`lmcore.transformer` (chapter 2): positional encodings, encoder and decoder layers and
+  stacks, an encoder-decoder model with greedy decoding.
+* :mod:`lmcore.data`: vocabularies, padding, the toy date-translation task.
+* :mod:`lmcore.train`: one readable training loop (:func:`lmcore.train.fit`).
 * :mod:`lmcore.plot`: attention heatmaps shared by every chapter.
 * :mod:`lmcore.budget`: quick or full mode (``LMCORE_MODE``) and seeds.
 * :mod:`lmcore.display`: lmcore's source and matrices as tables, for the notebooks.

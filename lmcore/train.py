@@ -1,0 +1,167 @@
+"""One readable training loop for every chapter.
+
+:func:`fit` is the loop the chapters share: AdamW, a learning rate that warms up and then
+decays linearly to zero, gradient clipping, an optional evaluation after every epoch, a
+``tqdm`` progress bar, and a :class:`History` the notebooks plot. The model-specific part, how a
+batch becomes a loss, is a function the caller passes in.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from ._checks import expect_positive_int
+
+__all__ = ["pick_device", "move_to", "parameter_groups", "warmup_then_decay", "History", "fit"]
+
+
+def pick_device(preferred: str | None = None) -> torch.device:
+    """``preferred`` if given, else the best available: CUDA, then Apple's MPS, then the CPU."""
+    if preferred is not None:
+        return torch.device(preferred)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def move_to(batch, device: torch.device):
+    """Move a tensor, or the tensors inside a tuple, list or dict, to ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {key: move_to(value, device) for key, value in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(move_to(value, device) for value in batch)
+    return batch
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay for weight matrices only; biases, LayerNorm and embeddings' norms are not
+    shrunk toward zero (decaying them only hurts)."""
+    decay, no_decay = [], []
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        (decay if parameter.dim() >= 2 else no_decay).append(parameter)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def warmup_then_decay(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int):
+    """Learning rate rising linearly for ``warmup_steps``, then falling linearly to 0.
+
+    Warm-up keeps the first, noisy updates of Adam small; the decay lets training settle.
+    """
+    expect_positive_int("total_steps", total_steps)
+    if not 0 <= warmup_steps <= total_steps:
+        raise ValueError(f"warmup_steps must be in [0, total_steps={total_steps}]; got {warmup_steps}")
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+@dataclass
+class History:
+    """What happened during :func:`fit`: one row per logged step and one per evaluation."""
+
+    step: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    learning_rate: list[float] = field(default_factory=list)
+    evaluations: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def metric(self, name: str) -> list[float]:
+        """One evaluation metric across epochs, e.g. ``history.metric("accuracy")``."""
+        if not self.evaluations or name not in self.evaluations[0]:
+            known = sorted(self.evaluations[0]) if self.evaluations else []
+            raise ValueError(f"no evaluation metric {name!r}; the evaluations have {known}")
+        return [row[name] for row in self.evaluations]
+
+
+def fit(
+    model: nn.Module,
+    train_batches: Iterable,
+    loss_fn: Callable[[nn.Module, object], torch.Tensor],
+    *,
+    epochs: int = 1,
+    lr: float = 1e-3,
+    weight_decay: float = 0.01,
+    warmup_fraction: float = 0.1,
+    max_grad_norm: float | None = 1.0,
+    evaluate: Callable[[nn.Module], dict] | None = None,
+    device: torch.device | str | None = None,
+    log_every: int = 10,
+    progress: bool = True,
+) -> History:
+    """Train ``model`` for ``epochs`` passes over ``train_batches``.
+
+    Args:
+        train_batches: re-iterable batches (a ``DataLoader`` or a list); each batch goes to
+            ``loss_fn(model, batch)`` after being moved to the device.
+        loss_fn: returns the scalar loss of one batch.
+        evaluate: called after each epoch with the model in eval mode; returns a dict of
+            metrics (for example ``{"accuracy": 0.97}``), stored in ``History.evaluations``.
+        warmup_fraction: share of all steps spent warming the learning rate up.
+        max_grad_norm: clip the gradients' global norm to this (``None``: no clipping).
+    """
+    expect_positive_int("epochs", epochs)
+    expect_positive_int("log_every", log_every)
+    try:
+        steps_per_epoch = len(train_batches)
+    except TypeError:
+        raise ValueError("train_batches must have a length (a DataLoader or a list of batches)") from None
+    if steps_per_epoch == 0:
+        raise ValueError("train_batches is empty: there is nothing to train on")
+    if not 0.0 <= warmup_fraction < 1.0:
+        raise ValueError(f"warmup_fraction must be in [0, 1); got {warmup_fraction}")
+
+    device = pick_device(device) if not isinstance(device, torch.device) else device
+    model.to(device)
+    optimizer = torch.optim.AdamW(parameter_groups(model, weight_decay), lr=lr)
+    total_steps = epochs * steps_per_epoch
+    scheduler = warmup_then_decay(optimizer, math.ceil(warmup_fraction * total_steps), total_steps)
+    history = History()
+    start = time.perf_counter()
+    bar = tqdm(total=total_steps, disable=not progress, mininterval=2.0, unit="step", ncols=90)
+    step = 0
+    for epoch in range(1, epochs + 1):
+        model.train()
+        for batch in train_batches:
+            loss = loss_fn(model, move_to(batch, device))
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower the learning rate")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if max_grad_norm is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            if step % log_every == 0 or step == total_steps:
+                history.step.append(step)
+                history.loss.append(loss.item())
+                history.learning_rate.append(scheduler.get_last_lr()[0])
+                bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}", refresh=False)
+            bar.update(1)
+        if evaluate is not None:
+            model.eval()
+            with torch.no_grad():
+                metrics = dict(evaluate(model))
+            model.train()
+            history.evaluations.append({"epoch": epoch, "step": step, **metrics})
+    bar.close()
+    model.eval()
+    history.seconds = time.perf_counter() - start
+    return history
