@@ -20,8 +20,13 @@ $(INSTALLED): requirements.txt constraints.txt pyproject.toml tools/fetch_js.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install -c constraints.txt -r requirements.txt
+	# bertviz without its dependencies (boto3, sentencepiece, ...): lmcore only uses its views
+	$(BIN)/python -m pip install -c constraints.txt --no-deps bertviz
 	$(BIN)/python -m pip install --no-deps -e .
 	$(BIN)/python tools/fetch_js.py
+	@# the browser tests drive Debian's Chromium (no browser download at test time)
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium) \
+		|| (sudo apt-get update && sudo apt-get install -y --no-install-recommends chromium)
 	touch $@
 
 book: setup
@@ -45,6 +50,8 @@ notebooks: setup
 bench: setup
 	$(BIN)/python bench/attention.py
 	$(BIN)/python bench/transformer.py
+	$(BIN)/python bench/bert.py
+	$(BIN)/python bench/finetune.py
 
 clean:
 	rm -rf _build

@@ -43,7 +43,9 @@ __all__ = [
     "default_checkpoint",
     "load_pretrained",
     "load_tokenizer",
+    "load_reference_model",
     "hf_name_map",
+    "init_bert_weights",
 ]
 
 # SHA-256 of all-MiniLM-L6-v2's model.safetensors, as published by sentence-transformers.
@@ -80,6 +82,23 @@ class BertConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def init_bert_weights(module: nn.Module, std: float = 0.02) -> None:
+    """BERT's initialisation: weights from N(0, 0.02), biases 0, LayerNorm gain 1.
+
+    PyTorch's default N(0, 1) embeddings would make a tied output layer start with huge logits.
+    """
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, mean=0.0, std=std)
+    if isinstance(module, nn.Linear) and module.bias is not None:
+        nn.init.zeros_(module.bias)
+    if isinstance(module, nn.Embedding) and module.padding_idx is not None:
+        with torch.no_grad():
+            module.weight[module.padding_idx].zero_()
+    if isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
 
 
 class BertEmbeddings(nn.Module):
@@ -133,6 +152,7 @@ class BertModel(nn.Module):
             layer_norm_eps=config.layer_norm_eps,
         )
         self.pooler = nn.Linear(config.hidden_size, config.hidden_size)
+        self.apply(init_bert_weights)
 
     def _check_inputs(self, input_ids, attention_mask, token_type_ids):
         expect_tensor("input_ids", input_ids)
@@ -203,6 +223,8 @@ class BertForPretraining(nn.Module):
         self.bert = BertModel(config)
         self.mlm_head = MaskedLanguageModelHead(config, self.bert.embeddings.word_embeddings)
         self.nsp_head = nn.Linear(config.hidden_size, 2)  # 0 = IsNext, 1 = NotNext
+        self.mlm_head.dense.apply(init_bert_weights)
+        self.nsp_head.apply(init_bert_weights)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, need_weights=False):
         """Returns ``(mlm_logits (batch, seq, vocab), nsp_logits (batch, 2), BertOutput)``."""
@@ -363,8 +385,26 @@ def load_pretrained(
     return model.to(dtype).eval()
 
 
+def load_reference_model(checkpoint: str | Path | None = None):
+    """Hugging Face's ``transformers.BertModel`` on the same checkpoint folder, the reference
+    lmcore's :class:`BertModel` is checked against. Uses the plain ("eager") attention so its
+    attention weights can be compared too."""
+    import warnings
+
+    with warnings.catch_warnings():  # transformers imports tqdm.auto, which warns without ipywidgets
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from transformers import BertModel as HuggingFaceBertModel
+
+    folder = str(_resolve(checkpoint))
+    return HuggingFaceBertModel.from_pretrained(folder, local_files_only=True, attn_implementation="eager").eval()
+
+
 def load_tokenizer(checkpoint: str | Path | None = None):
     """The checkpoint's WordPiece tokenizer, as a fast ``transformers`` tokenizer (offline)."""
-    from transformers import BertTokenizerFast
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from transformers import BertTokenizerFast
 
     return BertTokenizerFast.from_pretrained(str(_resolve(checkpoint)), local_files_only=True)

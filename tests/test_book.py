@@ -92,3 +92,57 @@ def test_scanner_reads_css_files():
     assert find_loads_in_css("@import 'https://example.org/a.css'; .x{background:url(img/x.png)}") == [
         "https://example.org/a.css"
     ]
+
+
+# ------------------------------------------------------------ in a real browser, offline
+
+def site_pages(html_root):
+    skip = ("_static", "_sources", "_images", "reports", "genindex.html")
+    return [p for p in sorted(html_root.rglob("*.html")) if not str(p.relative_to(html_root)).startswith(skip)]
+
+
+def test_every_page_renders_offline_in_a_real_browser(built_html):
+    from tests.browser import offline_browser, open_offline, page_problems, screenshot, serve
+
+    found = {}
+    with serve(built_html) as base, offline_browser() as browser:
+        for path in site_pages(built_html):
+            relative = path.relative_to(built_html).as_posix()
+            page, log = open_offline(browser, f"{base}/{relative}", wait_ms=3000)
+            problems = page_problems(page, log, require_chrome=relative not in ("index.html", "search.html"))
+            screenshot(page, "book__" + relative.replace("/", "__").removesuffix(".html"))
+            if problems:
+                found[relative] = problems
+            page.close()
+    assert found == {}
+
+
+def test_every_internal_link_and_anchor_resolves(built_html):
+    from tests.browser import broken_internal_links
+
+    assert broken_internal_links(built_html) == []
+
+
+def test_the_browser_checks_catch_each_failure_mode(tmp_path):
+    """A test of the tests: a CDN script, raw math, an undrawn diagram and a broken link are caught."""
+    from tests.browser import broken_internal_links, offline_browser, open_offline, page_problems, serve
+
+    (tmp_path / "index.html").write_text(
+        "<!doctype html><html><head>"
+        '<script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"></script></head><body>'
+        '<p>Attention is <span class="math">$$\\operatorname{softmax}(QK^T)V$$</span></p>'
+        '<pre class="mermaid">graph TD; A-->B</pre>'
+        '<img src="missing.png">'
+        '<a href="other.html">a page that does not exist</a> <a href="#nowhere">a missing anchor</a>'
+        "</body></html>"
+    )
+    with serve(tmp_path) as base, offline_browser() as browser:
+        page, log = open_offline(browser, f"{base}/index.html", wait_ms=500)
+        problems = "\n".join(page_problems(page, log))
+    assert "blocked request to https://cdn.jsdelivr.net" in problems
+    assert "raw, untypeset math" in problems and "MathJax typeset none" in problems
+    assert "Mermaid diagrams were not drawn" in problems
+    assert "image did not load" in problems
+    assert "navigation sidebar is missing" in problems and "download buttons are missing" in problems
+    links = broken_internal_links(tmp_path)
+    assert links == ["index.html: other.html (no such file)", "index.html: #nowhere (no such anchor)"]

@@ -35,6 +35,22 @@ PACKAGES = [
         "strip": "package/dist/",
         "why": "draws the Mermaid diagrams of the book (sphinxcontrib-mermaid, mermaid_use_local)",
     },
+    {
+        "name": "d3",
+        "version": "5.7.0",  # bertviz's code uses the d3 v5 API (v6 changed event handlers)
+        "integrity": "sha512-8KEIfx+dFm8PlbJN9PI0suazrZ41QcaAufsKE9PRcqYPWLngHIyWJZX96n6IQKePGgeSu0l7rtlueSSNq8Zc3g==",
+        "keep": ["package/dist/d3.min.js", "package/LICENSE"],
+        "strip": "package/",
+        "why": "inlined into bertviz's attention views (lmcore.views)",
+    },
+    {
+        "name": "jquery",
+        "version": "2.2.4",  # bertviz asks for 2.0.0, which npm does not have; 2.2.4 is API-compatible
+        "integrity": "sha512-lBHj60ezci2u1v2FqnZIraShGgEXq35qCzMv4lITyHGppTnA13rwR0MgwyNJh9TnDs3aXUvd1xjAotfraMHX/Q==",
+        "keep": ["package/dist/jquery.min.js", "package/LICENSE.txt"],
+        "strip": "package/",
+        "why": "inlined into bertviz's attention views (lmcore.views)",
+    },
 ]
 
 

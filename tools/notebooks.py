@@ -72,6 +72,9 @@ def execute(path: Path, mode: str) -> tuple[nbformat.NotebookNode, float]:
     notebook = nbformat.read(path, as_version=4)
     previous = os.environ.get("LMCORE_MODE")
     os.environ["LMCORE_MODE"] = mode
+    # Attention views in stored outputs load d3/jQuery from the book's _static folder instead of
+    # inlining them: the repository carries no third-party code (see lmcore.views).
+    os.environ["LMCORE_VIEW_ASSETS"] = "../_static/"
     try:
         client = NotebookClient(
             notebook,
@@ -80,7 +83,13 @@ def execute(path: Path, mode: str) -> tuple[nbformat.NotebookNode, float]:
             resources={"metadata": {"path": str(path.parent)}},
         )
         start = time.perf_counter()
-        client.execute()
+        try:
+            client.execute()
+        except Exception:
+            failed = Path("/tmp") / f"{path.stem}.{mode}.failed.ipynb"
+            nbformat.write(notebook, failed)  # outputs up to the failing cell, for diagnosis
+            print(f"{path.name}: {mode} run failed; partial outputs in {failed}", file=sys.stderr)
+            raise
         elapsed = time.perf_counter() - start
     finally:
         if previous is None:

@@ -1,0 +1,27 @@
+"""Small Sphinx fixes for the book.
+
+sphinx-thebe 0.3.1 registers its inline configuration script on every ``env-before-read-docs``
+event, and Jupyter Book 1 fires that event twice, so every page declared ``const THEBE_JS_URL``
+twice and the browser raised "Identifier 'THEBE_JS_URL' has already been declared". This
+extension drops exact duplicates (same file, or same inline body) from each page's scripts.
+"""
+
+
+def _key(script):
+    filename = getattr(script, "filename", script) or ""
+    attributes = getattr(script, "attributes", {})
+    return str(filename), tuple(sorted((name, str(value)) for name, value in attributes.items()))
+
+
+def drop_duplicate_scripts(app, pagename, templatename, context, doctree):
+    seen, unique = set(), []
+    for script in context.get("script_files", []):
+        if _key(script) not in seen:
+            seen.add(_key(script))
+            unique.append(script)
+    context["script_files"] = unique
+
+
+def setup(app):
+    app.connect("html-page-context", drop_duplicate_scripts, priority=900)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,192 @@
+"""Text classification with a pretrained BERT: inputs, batches, loss, predictions, baselines.
+
+The pieces a fine-tuning run needs, each small enough to read:
+
+* :func:`encode_texts`: WordPiece ids with ``[CLS]``/``[SEP]``, truncated to ``max_length`` by
+  keeping the **head** of each text, or its **head and tail** (Sun et al., 2019: the end of a
+  message often says as much as its beginning);
+* :func:`length_bucketed_batches`: batches of similar lengths, padded only to their own longest
+  text ("dynamic padding"), so short texts cost little;
+* :func:`classification_loss` and :func:`predict_proba`;
+* :func:`fine_tune` and :func:`predict_texts`: the two calls a chapter makes, texts in,
+  a trained classifier or class probabilities out;
+* :func:`tfidf_baseline`: the strong, fast linear baseline every BERT result must be read against.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ._checks import expect_positive_int
+
+__all__ = [
+    "encode_texts",
+    "length_bucketed_batches",
+    "classification_loss",
+    "predict_proba",
+    "tfidf_baseline",
+    "fine_tune",
+    "predict_texts",
+]
+
+TRUNCATIONS = ("head", "head+tail")
+
+
+def encode_texts(tokenizer, texts: Sequence[str], max_length: int, truncation: str = "head") -> list[list[int]]:
+    """Token ids ``[CLS] ... [SEP]`` of at most ``max_length`` per text.
+
+    ``truncation="head"`` keeps the first tokens; ``"head+tail"`` keeps the first quarter of the
+    budget from the start of the text and the rest from its end.
+    """
+    expect_positive_int("max_length", max_length)
+    if max_length < 8:
+        raise ValueError(f"max_length must be at least 8 to hold [CLS], [SEP] and some text; got {max_length}")
+    if truncation not in TRUNCATIONS:
+        raise ValueError(f"truncation must be one of {TRUNCATIONS}; got {truncation!r}")
+    budget = max_length - 2
+    head = budget if truncation == "head" else budget // 4
+    # verbose=False: the tokenizer would warn that whole messages exceed 512 tokens; we cut them below
+    pieces = tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+    encoded = []
+    for ids in pieces:
+        if len(ids) > budget:
+            ids = ids[:head] + (ids[len(ids) - (budget - head) :] if budget > head else [])
+        encoded.append([tokenizer.cls_token_id] + ids + [tokenizer.sep_token_id])
+    return encoded
+
+
+def length_bucketed_batches(
+    encodings: Sequence[Sequence[int]],
+    labels: Sequence[int] | None,
+    batch_size: int,
+    seed: int | None = 0,
+    pad_id: int = 0,
+    bucket_batches: int = 50,
+) -> list[dict]:
+    """Batches of texts of similar length, each padded to its own longest text.
+
+    Texts are shuffled (``seed``; ``None`` keeps the order), cut into pools of
+    ``bucket_batches`` batches, sorted by length inside each pool, and the batches are shuffled
+    again, so training order stays random while padding shrinks. Every batch carries the texts'
+    original ``index`` so predictions can be put back in order.
+    """
+    expect_positive_int("batch_size", batch_size)
+    if labels is not None and len(labels) != len(encodings):
+        raise ValueError(f"got {len(encodings)} texts but {len(labels)} labels")
+    if not encodings:
+        raise ValueError("no texts to batch")
+    order = list(range(len(encodings)))
+    rng = random.Random(seed)
+    if seed is not None:
+        rng.shuffle(order)
+    pool = batch_size * bucket_batches
+    groups = []
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start : start + pool], key=lambda i: len(encodings[i]))
+        groups += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    if seed is not None:
+        rng.shuffle(groups)
+    batches = []
+    for group in groups:
+        longest = max(len(encodings[i]) for i in group)
+        input_ids = torch.full((len(group), longest), pad_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(group), longest), dtype=torch.long)
+        for row, i in enumerate(group):
+            input_ids[row, : len(encodings[i])] = torch.tensor(encodings[i])
+            attention_mask[row, : len(encodings[i])] = 1
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask, "index": torch.tensor(group)}
+        if labels is not None:
+            batch["labels"] = torch.tensor([labels[i] for i in group])
+        batches.append(batch)
+    return batches
+
+
+def classification_loss(model, batch: dict) -> torch.Tensor:
+    """Cross-entropy of the model's class logits against ``batch["labels"]``."""
+    logits = model(batch["input_ids"], batch["attention_mask"])
+    return F.cross_entropy(logits.float(), batch["labels"])
+
+
+@torch.no_grad()
+def predict_proba(model, batches: Sequence[dict], autocast_dtype: torch.dtype | None = None) -> np.ndarray:
+    """Class probabilities ``(n_texts, n_classes)``, in the texts' original order."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    rows, indices = [], []
+    for batch in batches:
+        with torch.autocast(device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
+            logits = model(batch["input_ids"].to(device), batch["attention_mask"].to(device))
+        rows.append(logits.float().softmax(-1).cpu())
+        indices.append(batch["index"])
+    model.train(was_training)
+    probabilities = torch.cat(rows)
+    order = torch.cat(indices).argsort()
+    return probabilities[order].numpy()
+
+
+def tfidf_baseline(train_texts, train_labels, test_texts, seed: int = 0, calibrated: bool = True):
+    """TF-IDF features (words and word pairs, sublinear counts) and a linear SVM.
+
+    Returns ``(predictions, probabilities or None, fitted pipeline)``. With ``calibrated=True``
+    the SVM's scores are turned into probabilities by cross-validated sigmoid calibration, so
+    they can be averaged with a neural model's.
+    """
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.svm import LinearSVC
+
+    svm = LinearSVC(C=1.0, random_state=seed)
+    classifier = CalibratedClassifierCV(svm, method="sigmoid", cv=3) if calibrated else svm
+    pipeline = make_pipeline(TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2), classifier)
+    pipeline.fit(train_texts, train_labels)
+    probabilities = pipeline.predict_proba(test_texts) if calibrated else None
+    predictions = probabilities.argmax(1) if calibrated else pipeline.predict(test_texts)
+    return np.asarray(predictions), probabilities, pipeline
+
+
+def predict_texts(
+    classifier, tokenizer, texts: Sequence[str], max_length: int = 128, truncation: str = "head",
+    batch_size: int = 64, autocast_dtype: torch.dtype | None = None,
+) -> np.ndarray:
+    """Class probabilities ``(len(texts), n_classes)`` of raw texts."""
+    batches = length_bucketed_batches(encode_texts(tokenizer, texts, max_length, truncation), None, batch_size, seed=None)
+    return predict_proba(classifier, batches, autocast_dtype)
+
+
+def fine_tune(
+    classifier, tokenizer, texts: Sequence[str], labels: Sequence[int], *, max_length: int = 128,
+    truncation: str = "head", epochs: int = 2, batch_size: int = 16, lr: float = 1e-4,
+    warmup_fraction: float = 0.1, validation: tuple[Sequence[str], Sequence[int]] | None = None,
+    autocast_dtype: torch.dtype | None = None, seed: int = 0, progress: bool = False, device=None,
+):
+    """Fine-tune ``classifier`` on labelled texts with :func:`lmcore.train.fit`.
+
+    With ``validation=(texts, labels)``, the validation accuracy is measured after every epoch
+    (``history.metric("val_accuracy")``): the number to watch when choosing epochs or a
+    learning rate, so the test set stays untouched until the end. Returns the ``History``.
+    """
+    from .train import fit
+
+    if len(texts) != len(labels):
+        raise ValueError(f"got {len(texts)} texts but {len(labels)} labels")
+    batches = length_bucketed_batches(
+        encode_texts(tokenizer, texts, max_length, truncation), list(labels), batch_size, seed=seed
+    )
+    evaluate = None
+    if validation is not None:
+        val_texts, val_labels = validation
+        val_batches = length_bucketed_batches(encode_texts(tokenizer, val_texts, max_length, truncation), None, 64, seed=None)
+
+        def evaluate(model):
+            predicted = predict_proba(model, val_batches, autocast_dtype).argmax(1)
+            return {"val_accuracy": float((predicted == np.asarray(val_labels)).mean())}
+
+    return fit(classifier, batches, classification_loss, epochs=epochs, lr=lr, warmup_fraction=warmup_fraction,
+               evaluate=evaluate, autocast_dtype=autocast_dtype, progress=progress, device=device)

@@ -1,0 +1,146 @@
+"""lmcore BERT: equal to transformers.BertModel on the real MiniLM weights, safe loading, heads."""
+
+import json
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from lmcore import bert as B
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return B.load_pretrained()
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return B.load_tokenizer()
+
+
+def test_bundled_checkpoint_has_the_official_hash():
+    assert B._sha256(B.default_checkpoint() / "model.safetensors") == B.MINILM_SHA256
+
+
+def test_matches_transformers_on_a_padded_batch(minilm, tokenizer):
+    reference = B.load_reference_model()
+    sentences = ["Hello world.", "A rather longer sentence, with commas, to force some padding in the batch.",
+                 "Segment A.", "Three."]
+    batch = tokenizer(sentences, ["Segment B follows.", "x", "y", "z"], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        ours = minilm(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"], need_weights=True)
+        theirs = reference(**batch, output_attentions=True)
+    real = batch["attention_mask"].bool()
+    assert (ours.last_hidden_state - theirs.last_hidden_state)[real].abs().max() < 1e-4
+    assert (ours.pooled - theirs.pooler_output).abs().max() < 1e-4
+    assert len(ours.attentions) == 6 and ours.attentions[0].shape == (4, 12, real.shape[1], real.shape[1])
+    for a, b in zip(ours.attentions, theirs.attentions):
+        assert ((a - b) * real[:, None, :, None]).abs().max() < 1e-4
+    fused = minilm(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+    assert fused.attentions is None
+    assert (fused.last_hidden_state - ours.last_hidden_state)[real].abs().max() < 1e-4
+
+
+def test_padding_does_not_change_real_tokens(minilm, tokenizer):
+    alone = tokenizer(["The cat sat."], return_tensors="pt")
+    padded = tokenizer(["The cat sat.", "a much longer sentence that forces padding of the first one"],
+                       padding=True, return_tensors="pt")
+    n = alone["input_ids"].shape[1]
+    with torch.no_grad():
+        a = minilm(**alone).last_hidden_state[0]
+        b = minilm(**padded).last_hidden_state[0, :n]
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_classifier_prediction_is_padding_invariant(minilm, tokenizer, pooling):
+    torch.manual_seed(0)
+    classifier = B.BertForSequenceClassification(minilm, num_labels=3, pooling=pooling).eval()
+    alone = tokenizer(["Padding must not change a prediction."], return_tensors="pt")
+    padded = tokenizer(["Padding must not change a prediction.", "short", "a " * 40], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        torch.testing.assert_close(classifier(**alone)[0], classifier(**padded)[0], atol=1e-5, rtol=1e-5)
+
+
+def test_pretraining_heads_shapes_and_weight_tying():
+    config = B.BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                          intermediate_size=32, max_position_embeddings=20)
+    model = B.BertForPretraining(config)
+    assert model.mlm_head.word_embeddings.weight is model.bert.embeddings.word_embeddings.weight
+    ids = torch.randint(5, 100, (3, 7))
+    mlm, nsp, output = model(ids)
+    assert mlm.shape == (3, 7, 100) and nsp.shape == (3, 2) and output.pooled.shape == (3, 16)
+    assert model.bert.embeddings.word_embeddings.weight.std() < 0.05  # BERT's N(0, 0.02) init
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda m: m(torch.ones(2, 513, dtype=torch.long)), r"513 tokens is longer than the model allows \(max_position_embeddings=512\)"),
+        (lambda m: m(torch.full((1, 3), 40_000)), r"input_ids must lie in \[0, 30522\); got values from 40000"),
+        (lambda m: m(torch.ones(1, 3)), r"integer token ids; got dtype torch.float32"),
+        (lambda m: m(torch.ones(1, 3, dtype=torch.long), torch.ones(1, 4)), r"attention_mask must have the shape of input_ids \(1, 3\); got \(1, 4\)"),
+        (lambda m: m(torch.ones(1, 0, dtype=torch.long)), r"empty sequence"),
+        (lambda m: m(torch.ones(3, dtype=torch.long)), r"input_ids must have 2 dimensions"),
+        (lambda m: m(torch.ones(1, 3, dtype=torch.long), None, torch.full((1, 3), 2)), r"token_type_ids must lie in \[0, 2\)"),
+    ],
+)
+def test_bad_inputs(minilm, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(minilm)
+
+
+def test_classifier_rejects_bad_options(minilm):
+    with pytest.raises(ValueError, match="pooling must be 'cls' or 'mean'"):
+        B.BertForSequenceClassification(minilm, 2, pooling="max")
+    with pytest.raises(ValueError, match="num_labels must be an int of at least 2"):
+        B.BertForSequenceClassification(minilm, 1)
+
+
+# -------------------------------------------------------------- loading errors
+
+@pytest.fixture
+def checkpoint_copy(tmp_path):
+    folder = tmp_path / "checkpoint"
+    folder.mkdir()
+    for name in ("config.json", "model.safetensors", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
+                 "special_tokens_map.json"):
+        shutil.copy(B.default_checkpoint() / name, folder / name)
+    return folder
+
+
+def test_loads_a_folder_and_checks_a_given_hash(checkpoint_copy):
+    model = B.load_pretrained(checkpoint_copy)
+    assert model.config.num_hidden_layers == 6
+    with pytest.raises(ValueError, match="has SHA-256 .* expected 0000"):
+        B.load_pretrained(checkpoint_copy, expected_sha256="0" * 64)
+
+
+def test_missing_unexpected_and_mismatched_tensors_are_all_listed(checkpoint_copy):
+    state = load_file(str(checkpoint_copy / "model.safetensors"))
+    del state["encoder.layer.3.output.dense.weight"]
+    state["encoder.layer.9.extra.weight"] = torch.zeros(2)
+    state["pooler.dense.bias"] = torch.zeros(7)
+    save_file(state, str(checkpoint_copy / "model.safetensors"))
+    with pytest.raises(ValueError) as error:
+        B.load_pretrained(checkpoint_copy)
+    message = str(error.value)
+    assert "missing: ['encoder.layer.3.output.dense.weight']" in message
+    assert "unexpected: ['encoder.layer.9.extra.weight']" in message
+    assert "pooler.dense.bias: checkpoint (7,) vs model (384,)" in message
+
+
+def test_never_loads_pickles(checkpoint_copy):
+    (checkpoint_copy / "model.safetensors").rename(checkpoint_copy / "pytorch_model.bin")
+    with pytest.raises(FileNotFoundError, match="no model.safetensors .*never loads pickled"):
+        B.load_pretrained(checkpoint_copy)
+
+
+def test_config_checks(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+    with pytest.raises(ValueError, match="describes a 'gpt2' model"):
+        B.BertConfig.from_json(tmp_path / "config.json")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        B.load_pretrained(tmp_path / "nowhere")

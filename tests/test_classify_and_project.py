@@ -1,0 +1,97 @@
+"""Classification helpers, the ensemble, and the project's command-line entry on a tiny run."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lmcore import bert as B
+from lmcore.classify import encode_texts, length_bucketed_batches, predict_proba, tfidf_baseline
+from lmcore.project import ProjectConfig, geometric_ensemble, main, scores
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return B.load_tokenizer()
+
+
+def test_encode_texts_truncates_head_or_head_and_tail(tokenizer):
+    text = " ".join(f"w{i}" for i in range(300))
+    head = encode_texts(tokenizer, [text], max_length=20)[0]
+    both = encode_texts(tokenizer, [text], max_length=20, truncation="head+tail")[0]
+    assert len(head) == len(both) == 20
+    assert head[0] == tokenizer.cls_token_id and head[-1] == tokenizer.sep_token_id
+    full = tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert head[1:-1] == full[:18]
+    assert both[1:5] == full[:4] and both[5:-1] == full[-14:]
+    assert len(encode_texts(tokenizer, ["short text"], max_length=20)[0]) == 4
+    with pytest.raises(ValueError, match="truncation must be one of"):
+        encode_texts(tokenizer, ["x"], 20, truncation="tail")
+
+
+def test_length_buckets_pad_little_and_keep_every_text_once():
+    encodings = [[101] + [5] * n + [102] for n in np.random.default_rng(0).integers(1, 200, 500)]
+    batches = length_bucketed_batches(encodings, list(range(500)), batch_size=16, seed=0)
+    seen = torch.cat([b["index"] for b in batches]).tolist()
+    assert sorted(seen) == list(range(500))
+    padded = sum(b["input_ids"].numel() for b in batches)
+    real = sum(len(e) for e in encodings)
+    assert padded < 1.15 * real  # naive padding to the longest text would cost far more
+    for b in batches:
+        assert b["labels"].tolist() == b["index"].tolist()
+        assert (b["attention_mask"].sum(1) == torch.tensor([len(encodings[i]) for i in b["index"]])).all()
+    with pytest.raises(ValueError, match="got 2 texts but 1 labels"):
+        length_bucketed_batches([[1], [2]], [0], 4)
+
+
+def test_predict_proba_restores_order():
+    class Echo(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, input_ids, attention_mask):
+            return torch.stack([attention_mask.sum(1).float(), torch.zeros(len(input_ids))], 1)
+
+    encodings = [[1] * n for n in (5, 2, 9, 3)]
+    probabilities = predict_proba(Echo(), length_bucketed_batches(encodings, None, 2, seed=3))
+    expected = torch.tensor([[5.0, 0], [2, 0], [9, 0], [3, 0]]).softmax(-1).numpy()
+    np.testing.assert_allclose(probabilities, expected, rtol=1e-6)
+
+
+def test_geometric_ensemble_and_scores():
+    a = np.array([[0.9, 0.1], [0.4, 0.6]])
+    b = np.array([[0.6, 0.4], [0.9, 0.1]])
+    np.testing.assert_allclose(geometric_ensemble(a, b, 1.0), a)
+    np.testing.assert_allclose(geometric_ensemble(a, b, 0.0), b)
+    mixed = geometric_ensemble(a, b, 0.5)
+    np.testing.assert_allclose(mixed.sum(1), 1.0)
+    assert scores([0, 1, 1], [0, 1, 0])["accuracy"] == pytest.approx(2 / 3)
+
+
+def test_tfidf_baseline_learns_a_toy_task():
+    texts = ["rocket orbit launch"] * 20 + ["goalie puck ice"] * 20
+    labels = [0] * 20 + [1] * 20
+    predictions, probabilities, _ = tfidf_baseline(texts, labels, ["orbit of the rocket", "puck on ice"])
+    assert predictions.tolist() == [0, 1] and probabilities.shape == (2, 2)
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="setting must be one of"):
+        ProjectConfig(setting="no-headers")
+
+
+@pytest.mark.skipif(not os.environ.get("LMCORE_DATA"), reason="needs LMCORE_DATA (CI sets it)")
+def test_command_line_entry_writes_metrics_and_confusion_matrix(tmp_path):
+    main(["--setting", "removed", "--max-length", "32", "--epochs", "1", "--train-limit", "320",
+          "--test-limit", "64", "--no-bf16", "--output", str(tmp_path)])
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(metrics["test"]) == {"tfidf_svm", "bert", "ensemble"}
+    assert metrics["n_test"] == 64 and metrics["n_train"] + metrics["n_validation"] == 320
+    assert 0.0 <= metrics["validation"]["ensemble_weight"] <= 1.0
+    rows = (tmp_path / "confusion_matrix.csv").read_text().strip().splitlines()
+    assert len(rows) == 21 and sum(int(v) for row in rows[1:] for v in row.split(",")[1:]) == 64
+    assert Path(tmp_path / "probabilities.npz").exists()

@@ -1,0 +1,81 @@
+"""20 Newsgroups from the data folder: counts, subsets, scikit-learn's removal rules, clear errors."""
+
+import io
+import os
+import shutil
+import tarfile
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from lmcore import newsgroups as N
+
+SHARED = os.environ.get(N.DATA_VARIABLE)
+needs_data = pytest.mark.skipif(
+    not SHARED or not (Path(SHARED) / N.ARCHIVE).exists(),
+    reason=f"set {N.DATA_VARIABLE} to a folder with {N.ARCHIVE} (CI does)",
+)
+
+
+@needs_data
+def test_counts_and_names():
+    train, test = N.load_20newsgroups("train"), N.load_20newsgroups("test")
+    assert (len(train), len(test)) == (11_314, 7_532)
+    assert len(train.names) == 20 and train.names == sorted(train.names)
+    counts = Counter(train.names[label] for label in train.labels)
+    assert counts["alt.atheism"] == 480 and counts["talk.religion.misc"] == 377
+
+
+@needs_data
+def test_category_subset_and_removal_follow_scikit_learn():
+    from sklearn.datasets._twenty_newsgroups import strip_newsgroup_header
+
+    subset = N.load_20newsgroups("train", categories=["sci.space", "rec.autos"])
+    assert subset.names == ["rec.autos", "sci.space"] and set(subset.labels) == {0, 1}
+    assert len(subset) == 594 + 593
+    stripped = N.load_20newsgroups("train", categories=["sci.space", "rec.autos"], remove=("headers",))
+    assert stripped.texts[0] == strip_newsgroup_header(subset.texts[0])
+    assert "From:" in subset.texts[0] and not stripped.texts[0].startswith("From:")
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="subset must be 'train' or 'test'"):
+        N.load_20newsgroups("validation")
+    with pytest.raises(ValueError, match="remove may contain"):
+        N.load_20newsgroups("train", remove=("signatures",))
+
+
+def test_missing_folder_and_missing_archive(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        N.load_20newsgroups("train", data_dir=tmp_path / "nope")
+    with pytest.raises(FileNotFoundError, match=r"holds neither 20news-bydate.tar.gz"):
+        N.load_20newsgroups("train", data_dir=tmp_path)
+
+
+def test_corrupt_archive(tmp_path):
+    (tmp_path / N.ARCHIVE).write_bytes(b"\x1f\x8b\x08\x00 this is not really a gzip file")
+    with pytest.raises(ValueError, match="corrupt or incomplete"):
+        N.load_20newsgroups("train", data_dir=tmp_path)
+
+
+def test_partial_archive_is_refused(tmp_path):
+    with tarfile.open(tmp_path / N.ARCHIVE, "w:gz") as archive:
+        for i in range(3):
+            data = f"From: someone\n\nmessage {i}".encode()
+            info = tarfile.TarInfo(f"20news-bydate-train/sci.space/{i}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    with pytest.raises(ValueError, match="has 3 messages, expected 11314"):
+        N.load_20newsgroups("train", data_dir=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [N.ARCHIVE]  # nothing extracted or cached
+
+
+@needs_data
+def test_extracted_folders_work_too(tmp_path):
+    with tarfile.open(Path(SHARED) / N.ARCHIVE) as archive:
+        members = [m for m in archive.getmembers() if m.name.startswith("20news-bydate-test")]
+        archive.extractall(tmp_path, members=members, filter="data")
+    test = N.load_20newsgroups("test", data_dir=tmp_path)
+    assert len(test) == 7_532
+    shutil.rmtree(tmp_path / "20news-bydate-test")

@@ -1,0 +1,113 @@
+"""MLM masking proportions and label alignment, NSP pairs, and the pretraining objective."""
+
+import pytest
+import torch
+
+from lmcore.bert import BertConfig, BertForPretraining
+from lmcore.pretraining import IGNORE_INDEX, PretrainingObjective, make_nsp_pairs, mask_tokens, split_sentences
+
+SPECIAL = [0, 1, 2, 3]  # pad, cls, sep, mask
+MASK = 3
+
+
+def sample_ids(generator, batch=400, length=64, vocab=1000):
+    ids = torch.randint(10, vocab, (batch, length), generator=generator)
+    ids[:, 0], ids[:, -1] = 1, 2
+    attention = torch.ones_like(ids)
+    for row in range(batch):
+        cut = int(torch.randint(8, length, (1,), generator=generator))
+        ids[row, cut:] = 0
+        attention[row, cut:] = 0
+        ids[row, cut - 1] = 2
+    return ids, attention
+
+
+def test_mlm_proportions_over_many_draws():
+    generator = torch.Generator().manual_seed(0)
+    ids, attention = sample_ids(generator)
+    corrupted, labels = mask_tokens(ids, mask_id=MASK, special_ids=SPECIAL, vocab_size=1000,
+                                    attention_mask=attention, generator=generator)
+    real = (attention == 1) & ~torch.isin(ids, torch.tensor(SPECIAL))
+    picked = labels != IGNORE_INDEX
+    n_real, n_picked = int(real.sum()), int(picked.sum())
+    assert n_real > 10_000
+    assert abs(n_picked / n_real - 0.15) < 0.01
+    masked = (corrupted[picked] == MASK).float().mean()
+    unchanged = (corrupted[picked] == ids[picked]).float().mean()
+    assert abs(masked - 0.8) < 0.02 and abs(unchanged - 0.1) < 0.02 and abs(1 - masked - unchanged - 0.1) < 0.02
+    assert not picked[~real].any()  # special tokens and padding never chosen
+    assert torch.equal(labels[picked], ids[picked])  # labels line up with positions
+    assert torch.equal(corrupted[~picked], ids[~picked])  # nothing else changes
+    random_ones = picked & (corrupted != MASK) & (corrupted != ids)
+    assert not torch.isin(corrupted[random_ones], torch.tensor(SPECIAL)).any()
+
+
+def test_masking_is_reproducible_with_a_seed():
+    ids, attention = sample_ids(torch.Generator().manual_seed(1), batch=4)
+    a = mask_tokens(ids, mask_id=MASK, special_ids=SPECIAL, vocab_size=1000, generator=torch.Generator().manual_seed(5))
+    b = mask_tokens(ids, mask_id=MASK, special_ids=SPECIAL, vocab_size=1000, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"probability": 0.0}, r"probability must be in \(0, 1\)"),
+        ({"attention_mask": torch.ones(2, 3)}, r"attention_mask must have the shape of input_ids"),
+    ],
+)
+def test_mask_tokens_bad_inputs(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        mask_tokens(torch.ones(2, 5, dtype=torch.long), mask_id=MASK, special_ids=SPECIAL, vocab_size=10, **kwargs)
+
+
+def test_nsp_pairs_are_balanced_and_negatives_come_from_other_documents():
+    documents = [[f"doc{d} sentence {s} here" for s in range(6)] for d in range(50)]
+    pairs = make_nsp_pairs(documents, seed=0)
+    assert len(pairs) == 50 * 5
+    share_next = sum(label == 0 for _, _, label in pairs) / len(pairs)
+    assert 0.43 < share_next < 0.57
+    for a, b, label in pairs:
+        doc_a, doc_b = a.split()[0], b.split()[0]
+        if label == 0:
+            assert doc_a == doc_b and int(b.split()[2]) == int(a.split()[2]) + 1
+        else:
+            assert doc_a != doc_b
+    with pytest.raises(ValueError, match="at least 2 documents"):
+        make_nsp_pairs([["one sentence only"]])
+
+
+def test_split_sentences():
+    text = "Hello there my friend. This is a test of it! Short. And a final sentence here?"
+    assert split_sentences(text) == ["Hello there my friend.", "This is a test of it!", "And a final sentence here?"]
+
+
+class TinyTokenizer:
+    mask_token_id = MASK
+    all_special_ids = SPECIAL
+
+    def __len__(self):
+        return 50
+
+
+def test_objective_trains_a_tiny_bert():
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=16, hidden_dropout_prob=0.0,
+                        attention_probs_dropout_prob=0.0)
+    model = BertForPretraining(config)
+    ids = torch.randint(10, 50, (8, 12))
+    ids[:, 0] = 1
+    batch = {"input_ids": ids, "token_type_ids": torch.zeros_like(ids), "attention_mask": torch.ones_like(ids),
+             "nsp_labels": torch.randint(0, 2, (8,))}
+    objective = PretrainingObjective(TinyTokenizer(), seed=0)
+    masks = objective.fixed_masks([batch])
+    before = objective.evaluate(model, [batch], masks)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(60):
+        optimizer.zero_grad()
+        objective(model, batch).backward()
+        optimizer.step()
+    after = objective.evaluate(model, [batch], masks)
+    assert after["mlm_loss"] < before["mlm_loss"] and after["nsp_loss"] < before["nsp_loss"]
+    assert 0.0 <= after["mlm_accuracy"] <= 1.0

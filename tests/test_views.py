@@ -1,0 +1,80 @@
+"""bertviz views from lmcore.views render in a real browser with the network cut off."""
+
+import pytest
+import torch
+
+from lmcore import views
+from tests.browser import offline_browser, open_offline, screenshot
+
+TOKENS = ["[CLS]", "the", "cat", "sat", "[SEP]", "it", "slept", "[SEP]"]
+
+
+def random_attention(layers=2, heads=3, seq=len(TOKENS), seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.softmax(torch.randn(layers, heads, seq, seq, generator=generator), dim=-1)
+
+
+def drawn_elements(tmp_path, view, name):
+    page_file = tmp_path / f"{name}.html"
+    page_file.write_text(f"<!doctype html><html><body>{view.data}</body></html>")
+    with offline_browser() as browser:
+        page, log = open_offline(browser, page_file.as_uri(), wait_ms=2000)
+        frame = next(f for f in page.frames if f != page.main_frame)
+        counts = {tag: frame.locator(tag).count() for tag in ("svg", "line", "rect", "text")}
+        screenshot(page, f"bertviz_{name}")
+    return counts, log
+
+
+def test_head_view_draws_offline(tmp_path):
+    counts, log = drawn_elements(tmp_path, views.head_view(random_attention(), TOKENS, sentence_b_start=5), "head_view")
+    assert log.blocked == [] and log.page_errors == [] and log.console_errors == []
+    assert counts["svg"] >= 1 and counts["line"] >= len(TOKENS) ** 2 and counts["text"] >= 2 * len(TOKENS)
+
+
+def test_model_view_draws_offline(tmp_path):
+    counts, log = drawn_elements(tmp_path, views.model_view(random_attention(), TOKENS), "model_view")
+    assert log.blocked == [] and log.page_errors == [] and log.console_errors == []
+    assert counts["svg"] >= 1 and counts["line"] >= 2 * 3 * len(TOKENS) ** 2  # every layer x head thumbnail
+
+
+def test_views_carry_no_remote_scripts():
+    from tools.check_html import find_loads_in_html
+
+    for view in (views.head_view(random_attention(), TOKENS), views.model_view(random_attention(), TOKENS)):
+        assert 'sandbox="allow-scripts"' in view.data
+        assert find_loads_in_html(view.data) == []
+
+
+def test_views_accept_lists_and_check_shapes():
+    per_layer = [layer[None] for layer in random_attention()]  # list of (1, heads, S, S)
+    assert "iframe" in views.head_view(per_layer, TOKENS).data
+    with pytest.raises(ValueError, match=r"covers 8 positions but 3 tokens"):
+        views.head_view(random_attention(), TOKENS[:3])
+    with pytest.raises(ValueError, match=r"slice a batch"):
+        views.model_view(torch.rand(2, 2, 3, 8, 8), TOKENS)
+
+
+def test_missing_javascript_says_how_to_get_it(monkeypatch, tmp_path):
+    monkeypatch.setenv(views.VENDOR_VARIABLE, str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"tools/fetch_js.py"):
+        views.head_view(random_attention(), TOKENS)
+
+
+def test_stored_views_reference_the_books_static_copies(monkeypatch, tmp_path):
+    """With LMCORE_VIEW_ASSETS set (as for stored outputs), no library code is inlined, and the
+    view still draws when the referenced files are served next to the page."""
+    import shutil
+
+    monkeypatch.setenv(views.ASSETS_VARIABLE, "../_static/")
+    view = views.head_view(random_attention(), TOKENS)
+    assert len(view.data) < 60_000 and "jQuery v2" not in view.data and "d3js.org" not in view.data
+    shutil.copytree(views.vendor_dir(), tmp_path / "_static", ignore=shutil.ignore_patterns("mermaid"))
+    (tmp_path / "chapters").mkdir()
+    (tmp_path / "chapters" / "page.html").write_text(f"<!doctype html><html><body>{view.data}</body></html>")
+    from tests.browser import serve
+
+    with serve(tmp_path) as base, offline_browser() as browser:
+        page, log = open_offline(browser, f"{base}/chapters/page.html", wait_ms=2000)
+        frame = next(f for f in page.frames if f != page.main_frame)
+        assert frame.locator("line").count() >= len(TOKENS) ** 2
+        assert log.blocked == [] and log.page_errors == []
