@@ -18,9 +18,9 @@ import argparse
 
 import torch
 import torch.nn.functional as F
-from torch.utils import benchmark
 
 import lmcore
+from common import median_seconds
 
 SIZES = [  # (batch, heads, seq, d_head)
     (8, 12, 64, 32),
@@ -30,10 +30,6 @@ SIZES = [  # (batch, heads, seq, d_head)
 ]
 
 
-def timed(statement, min_run_time: float) -> float:
-    """Median seconds per call of ``statement`` (a zero-argument function)."""
-    timer = benchmark.Timer(stmt="statement()", globals={"statement": statement})
-    return timer.blocked_autorange(min_run_time=min_run_time).median
 
 
 def implementations(q, k, v):
@@ -73,7 +69,7 @@ def main() -> None:
     for shape in SIZES:
         q, k, v = (torch.randn(*shape, requires_grad=True) for _ in range(3))
         for label, wrap in (("forward", forward_only), ("forward+backward", forward_backward)):
-            seconds = {name: timed(wrap(f), args.min_run_time) for name, f in implementations(q, k, v).items()}
+            seconds = {name: median_seconds(wrap(f), args.min_run_time) for name, f in implementations(q, k, v).items()}
             base = seconds["reference"]
             print(
                 f"{' x '.join(map(str, shape)):>28} | {label:>16} | {base * 1e3:>7.2f} ms "

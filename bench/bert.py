@@ -14,16 +14,13 @@ import argparse
 import warnings
 
 import torch
-from torch.utils import benchmark
 
+from common import median_seconds
 from lmcore import bert as B
 
 SIZES = [(32, 128), (16, 256), (8, 512)]  # batch, sequence length
 
 
-def median_seconds(function, min_run_time: float) -> float:
-    timer = benchmark.Timer(stmt="function()", globals={"function": function})
-    return timer.blocked_autorange(min_run_time=min_run_time).median
 
 
 def main() -> None:

@@ -19,9 +19,9 @@ import argparse
 
 import torch
 from torch import nn
-from torch.utils import benchmark
 
 import lmcore
+from common import median_seconds
 from lmcore import transformer as T
 
 SIZES = [  # batch, seq, d_model, heads, d_ff
@@ -31,9 +31,6 @@ SIZES = [  # batch, seq, d_model, heads, d_ff
 ]
 
 
-def median_seconds(function, min_run_time: float) -> float:
-    timer = benchmark.Timer(stmt="function()", globals={"function": function})
-    return timer.blocked_autorange(min_run_time=min_run_time).median
 
 
 def main() -> None:
