@@ -385,26 +385,24 @@ def load_pretrained(
     return model.to(dtype).eval()
 
 
-def load_reference_model(checkpoint: str | Path | None = None):
-    """Hugging Face's ``transformers.BertModel`` on the same checkpoint folder, the reference
-    lmcore's :class:`BertModel` is checked against. Uses the plain ("eager") attention so its
-    attention weights can be compared too."""
-    import warnings
-
-    with warnings.catch_warnings():  # transformers imports tqdm.auto, which warns without ipywidgets
-        warnings.filterwarnings("ignore", message="IProgress not found")
-        from transformers import BertModel as HuggingFaceBertModel
-
-    folder = str(_resolve(checkpoint))
-    return HuggingFaceBertModel.from_pretrained(folder, local_files_only=True, attn_implementation="eager").eval()
-
-
-def load_tokenizer(checkpoint: str | Path | None = None):
-    """The checkpoint's WordPiece tokenizer, as a fast ``transformers`` tokenizer (offline)."""
+def _transformers():
+    """Import ``transformers`` quietly: it imports tqdm.auto, which warns without ipywidgets."""
     import warnings
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="IProgress not found")
-        from transformers import BertTokenizerFast
+        import transformers
+    return transformers
 
-    return BertTokenizerFast.from_pretrained(str(_resolve(checkpoint)), local_files_only=True)
+
+def load_reference_model(checkpoint: str | Path | None = None):
+    """Hugging Face's ``transformers.BertModel`` on the same checkpoint folder, the reference
+    lmcore's :class:`BertModel` is checked against. Uses the plain ("eager") attention so its
+    attention weights can be compared too."""
+    folder = str(_resolve(checkpoint))
+    return _transformers().BertModel.from_pretrained(folder, local_files_only=True, attn_implementation="eager").eval()
+
+
+def load_tokenizer(checkpoint: str | Path | None = None):
+    """The checkpoint's WordPiece tokenizer, as a fast ``transformers`` tokenizer (offline)."""
+    return _transformers().BertTokenizerFast.from_pretrained(str(_resolve(checkpoint)), local_files_only=True)

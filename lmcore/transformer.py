@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import expect_positive_int, expect_probability, expect_rank, expect_tensor
-from .attention import MultiHeadAttention, causal_mask, padding_mask
+from .attention import MultiHeadAttention, causal_mask, copy_from_torch_multihead, padding_mask
 
 __all__ = [
     "sinusoidal_positional_encoding",
@@ -410,12 +410,6 @@ def translate(model: Seq2SeqTransformer, sources, source_vocab, target_vocab, ba
 
 # ----------------------------------------------------------- comparison with PyTorch's layers
 
-def _copy_attention(ours: MultiHeadAttention, theirs: nn.MultiheadAttention) -> None:
-    from .attention import copy_from_torch_multihead
-
-    copy_from_torch_multihead(ours, theirs)
-
-
 @torch.no_grad()
 def _copy_common(ours, theirs, norms: int) -> None:
     ours.feed_forward.linear1.load_state_dict(theirs.linear1.state_dict())
@@ -430,7 +424,7 @@ def copy_from_torch_encoder_layer(ours: EncoderLayer, theirs: nn.TransformerEnco
         raise ValueError(
             f"expected (EncoderLayer, nn.TransformerEncoderLayer); got ({type(ours).__name__}, {type(theirs).__name__})"
         )
-    _copy_attention(ours.self_attn, theirs.self_attn)
+    copy_from_torch_multihead(ours.self_attn, theirs.self_attn)
     _copy_common(ours, theirs, norms=2)
     return ours
 
@@ -441,7 +435,7 @@ def copy_from_torch_decoder_layer(ours: DecoderLayer, theirs: nn.TransformerDeco
         raise ValueError(
             f"expected (DecoderLayer, nn.TransformerDecoderLayer); got ({type(ours).__name__}, {type(theirs).__name__})"
         )
-    _copy_attention(ours.self_attn, theirs.self_attn)
-    _copy_attention(ours.cross_attn, theirs.multihead_attn)
+    copy_from_torch_multihead(ours.self_attn, theirs.self_attn)
+    copy_from_torch_multihead(ours.cross_attn, theirs.multihead_attn)
     _copy_common(ours, theirs, norms=3)
     return ours
