@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import expect_rank, expect_tensor
+from ._checks import expect_probability, expect_rank, expect_tensor
 from .attention import padding_mask
 from .transformer import Encoder
 
@@ -46,6 +46,7 @@ __all__ = [
     "load_reference_model",
     "hf_name_map",
     "init_bert_weights",
+    "set_dropout",
 ]
 
 # SHA-256 of all-MiniLM-L6-v2's model.safetensors, as published by sentence-transformers.
@@ -336,6 +337,24 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def set_dropout(model: nn.Module, probability: float) -> nn.Module:
+    """Set every dropout rate in ``model`` (hidden, attention, classifier) to ``probability``.
+
+    Fine-tuning on thousands of examples for an epoch or two needs little regularisation, and on
+    a CPU dropout is expensive: drawing the random masks cost more than half of a MiniLM training
+    step in chapter 5's measurement. ``set_dropout(model, 0.0)`` trades that regularisation for speed.
+    """
+    from .attention import MultiHeadAttention
+
+    probability = expect_probability("probability", probability)
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = probability
+        elif isinstance(module, MultiHeadAttention):
+            module.dropout = probability
+    return model
 
 
 def load_pretrained(
