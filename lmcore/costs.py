@@ -1,4 +1,10 @@
-"""What a model costs: parameters, and the memory a training step needs.
+"""What a model costs: parameters, the memory a training step needs, and its time.
+
+Two kinds of tools live here. Measurements of a real model (:func:`count_parameters`,
+:func:`saved_activation_bytes`, :func:`seconds_per_training_step`), and a **calculator** for
+models too large to build (:class:`TransformerShape`, :func:`transformer_parameters`,
+:func:`flops_per_token`, :func:`training_state_bytes`), checked against the measurements on
+the models this book does build (chapter 7).
 
 Training memory has four parts: the weights, their gradients, the optimizer's state (AdamW
 keeps two numbers per weight) and the **activations** saved during the forward pass for the
@@ -9,12 +15,25 @@ tensor autograd saves.
 
 from __future__ import annotations
 
+import statistics
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-__all__ = ["count_parameters", "saved_activation_bytes", "training_memory_bytes"]
+__all__ = [
+    "KNOWN_SHAPES",
+    "TransformerShape",
+    "count_parameters",
+    "flops_per_token",
+    "saved_activation_bytes",
+    "seconds_per_training_step",
+    "training_memory_bytes",
+    "training_state_bytes",
+    "transformer_parameters",
+]
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
@@ -53,3 +72,130 @@ def training_memory_bytes(model: nn.Module, activation_bytes: int, bytes_per_val
         "optimizer state (AdamW)": 2 * trainable * bytes_per_value,
         "activations": activation_bytes,
     }
+
+
+def seconds_per_training_step(
+    model: nn.Module,
+    loss_fn: Callable[[nn.Module, object], torch.Tensor],
+    batch,
+    *,
+    repeats: int = 3,
+    autocast_dtype: torch.dtype | None = None,
+) -> float:
+    """Median wall time of ``repeats`` training steps (forward, backward, SGD update) on ``batch``.
+
+    One untimed step runs first (memory allocation, kernel choice). The update is plain SGD with a
+    tiny learning rate, so the model barely changes; AdamW would add a few percent. The model is
+    put in training mode, so dropout is on if the model has any.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1; got {repeats}")
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    if not parameters:
+        raise ValueError("the model has no trainable parameters: nothing to time")
+    optimizer = torch.optim.SGD(parameters, lr=1e-9)
+    was_training = model.training
+    model.train()
+    times = []
+    for attempt in range(repeats + 1):
+        start = time.perf_counter()
+        with torch.autocast("cpu", dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
+            loss = loss_fn(model, batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if attempt > 0:
+            times.append(time.perf_counter() - start)
+    optimizer.zero_grad(set_to_none=True)
+    model.train(was_training)
+    return statistics.median(times)
+
+
+@dataclass(frozen=True)
+class TransformerShape:
+    """The sizes that fix a Transformer's parameter count and cost.
+
+    ``kind``: ``"bert"`` (learned positions, 2 segment embeddings, embedding LayerNorm and a
+    pooler, post-LN) or ``"gpt"`` (learned positions, pre-LN, a final LayerNorm, output layer
+    tied to the token embedding). ``d_ff`` defaults to ``4 * d_model``.
+    """
+
+    name: str
+    kind: str
+    layers: int
+    d_model: int
+    heads: int
+    vocab: int
+    context: int
+    d_ff: int | None = None
+
+    def __post_init__(self):
+        if self.kind not in ("bert", "gpt"):
+            raise ValueError(f"kind must be 'bert' or 'gpt'; got {self.kind!r}")
+        if self.d_model % self.heads:
+            raise ValueError(f"d_model ({self.d_model}) must be divisible by heads ({self.heads})")
+
+    @property
+    def ff(self) -> int:
+        return self.d_ff or 4 * self.d_model
+
+
+KNOWN_SHAPES = {
+    shape.name: shape
+    for shape in [
+        TransformerShape("all-MiniLM-L6-v2", "bert", 6, 384, 12, 30522, 512, 1536),
+        TransformerShape("BERT-base", "bert", 12, 768, 12, 30522, 512),
+        TransformerShape("BERT-large", "bert", 24, 1024, 16, 30522, 512),
+        TransformerShape("GPT-2 small", "gpt", 12, 768, 12, 50257, 1024),
+        TransformerShape("GPT-2 XL", "gpt", 48, 1600, 25, 50257, 1024),
+        TransformerShape("GPT-3 175B", "gpt", 96, 12288, 96, 50257, 2048),
+    ]
+}
+"""Published shapes: Devlin et al. (2019), Radford et al. (2019), Brown et al. (2020), Wang et al. (2020)."""
+
+
+def transformer_parameters(shape: TransformerShape) -> dict:
+    """Parameters by part: ``embeddings``, ``attention``, ``feed-forward``, ``norms and pooler``, ``total``."""
+    d, ff, n = shape.d_model, shape.ff, shape.layers
+    embeddings = (shape.vocab + shape.context) * d
+    attention = n * (4 * d * d + 4 * d)  # Q, K, V and output projections with biases
+    feed_forward = n * (2 * d * ff + ff + d)
+    norms = n * 2 * 2 * d  # two LayerNorms per layer, each a scale and a shift
+    if shape.kind == "bert":
+        embeddings += 2 * d  # segment embeddings
+        norms += 2 * d + d * d + d  # embedding LayerNorm, pooler
+    else:
+        norms += 2 * d  # final LayerNorm; the output layer is the tied token embedding
+    total = embeddings + attention + feed_forward + norms
+    return {"embeddings": embeddings, "attention": attention, "feed-forward": feed_forward,
+            "norms and pooler": norms, "total": total}
+
+
+def flops_per_token(shape: TransformerShape, context: int | None = None, training: bool = False) -> float:
+    """Floating-point operations to process one token (Kaplan et al., 2020, Table 1).
+
+    Forward: 2 per weight of the layers (a multiply and an add), plus the attention scores and
+    the weighted sum over ``context`` keys in every layer (``2 * layers * context * d_model``);
+    the output layer over the vocabulary counts for GPT. Training (forward and backward) is about
+    three times the forward pass.
+    """
+    context = shape.context if context is None else context
+    parts = transformer_parameters(shape)
+    matrix_weights = parts["attention"] + parts["feed-forward"]
+    if shape.kind == "gpt":
+        matrix_weights += shape.vocab * shape.d_model  # logits over the vocabulary
+    forward = 2 * matrix_weights + 2 * shape.layers * context * shape.d_model
+    return 3 * forward if training else forward
+
+
+def training_state_bytes(parameters: int, mixed_precision: bool = False) -> dict:
+    """Memory for the weights, gradients and AdamW state of ``parameters`` weights, activations aside.
+
+    float32: 4 + 4 + 8 = 16 bytes per weight. Mixed precision (Rajbhandari et al., 2020): 16-bit
+    weights and gradients (2 + 2) plus a float32 master copy and AdamW's two float32 moments
+    (4 + 8): also 16 bytes per weight, the reason mixed precision saves time, not state memory.
+    """
+    if mixed_precision:
+        return {"weights": 2 * parameters + 4 * parameters, "gradients": 2 * parameters,
+                "optimizer state (AdamW)": 8 * parameters}
+    return {"weights": 4 * parameters, "gradients": 4 * parameters, "optimizer state (AdamW)": 8 * parameters}

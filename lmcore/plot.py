@@ -1,4 +1,5 @@
-"""Plots the chapters share: attention heatmaps for one head and a layers x heads grid.
+"""Plots the chapters share: attention heatmaps for one head, a layers x heads grid, and a
+classifier's confusion matrix.
 
 Every function returns the matplotlib object it drew on, titled and labelled, so a notebook
 can adjust it or save it. Weights may be torch tensors or NumPy arrays.
@@ -12,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-__all__ = ["plot_attention", "plot_attention_grid"]
+__all__ = ["plot_attention", "plot_attention_grid", "plot_confusion_matrix"]
 
 
 def _to_numpy(name: str, weights) -> np.ndarray:
@@ -136,3 +137,45 @@ def plot_attention_grid(
     fig.supxlabel("key (attended to)", fontsize=9)
     fig.supylabel("query (attending)", fontsize=9)
     return fig
+
+
+def plot_confusion_matrix(
+    matrix,
+    names: Sequence[str],
+    *,
+    ax: plt.Axes | None = None,
+    title: str = "Confusion matrix",
+    annotate: bool | None = None,
+    normalize: bool = False,
+) -> plt.Axes:
+    """Heatmap of a confusion matrix: row = true class, column = predicted class.
+
+    ``normalize=True`` divides each row by its total, so a cell reads "share of this class's
+    messages predicted as that class" and rare classes are as visible as common ones. Numbers are
+    written into the cells for at most 10 classes unless ``annotate`` says otherwise.
+    """
+    grid = _to_numpy("matrix", matrix)
+    if grid.ndim != 2 or grid.shape[0] != grid.shape[1]:
+        raise ValueError(f"matrix must be square (classes x classes); got shape {grid.shape}")
+    labels = _check_tokens("names", names, grid.shape[0], "class")
+    if normalize:
+        grid = grid / np.maximum(grid.sum(axis=1, keepdims=True), 1)
+    if ax is None:
+        size = max(4.0, 0.38 * len(labels) + 2.5)
+        _, ax = plt.subplots(figsize=(size + 1.2, size), layout="constrained")
+    image = ax.imshow(grid, cmap="Blues", vmin=0.0)
+    ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title)
+    if annotate is None:
+        annotate = len(labels) <= 10
+    if annotate:
+        for i in range(len(labels)):
+            for j in range(len(labels)):
+                text = f"{grid[i, j]:.2f}" if normalize else f"{int(grid[i, j])}"
+                colour = "white" if grid[i, j] > 0.6 * grid.max() else "black"
+                ax.text(j, i, text, ha="center", va="center", color=colour, fontsize=8)
+    ax.figure.colorbar(image, ax=ax, label="share of the true class" if normalize else "messages", shrink=0.8)
+    return ax

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import platform
 import time
 from dataclasses import asdict, dataclass
@@ -36,7 +37,7 @@ from .classify import fine_tune, predict_texts, tfidf_baseline
 from .newsgroups import load_20newsgroups
 from .train import pick_device
 
-__all__ = ["ProjectConfig", "run_project", "scores", "geometric_ensemble", "main"]
+__all__ = ["ProjectConfig", "run_project", "load_finished_run", "default_output_dir", "scores", "geometric_ensemble", "most_confused_pairs", "main"]
 
 SETTINGS = {"full": (), "removed": ("headers", "footers", "quotes")}
 
@@ -81,6 +82,31 @@ def geometric_ensemble(p_model: np.ndarray, p_baseline: np.ndarray, weight: floa
     return p / p.sum(axis=1, keepdims=True)
 
 
+def most_confused_pairs(matrix, names, top: int = 10):
+    """The ``top`` off-diagonal cells of a confusion matrix, largest first, as a DataFrame.
+
+    Each row: the true class, the class it was mistaken for, how many test messages, and what
+    share of the true class that is.
+    """
+    import pandas as pd
+
+    matrix = np.asarray(matrix)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] != len(names):
+        raise ValueError(f"matrix must be {len(names)} x {len(names)} to match names; got shape {matrix.shape}")
+    off_diagonal = matrix.copy()
+    np.fill_diagonal(off_diagonal, 0)
+    order = np.argsort(off_diagonal, axis=None)[::-1][:top]
+    rows = []
+    for flat in order:
+        true, predicted = np.unravel_index(flat, matrix.shape)
+        if off_diagonal[true, predicted] == 0:
+            break
+        rows.append({"true class": names[true], "predicted as": names[predicted],
+                     "messages": int(matrix[true, predicted]),
+                     "share of the true class": matrix[true, predicted] / max(matrix[true].sum(), 1)})
+    return pd.DataFrame(rows)
+
+
 def _split(n: int, labels, fraction: float, seed: int):
     from sklearn.model_selection import train_test_split
 
@@ -101,6 +127,18 @@ def hardware() -> str:
     device = pick_device()
     name = torch.cuda.get_device_name(0) if device.type == "cuda" else cpu_name()
     return f"{device.type} ({name}), {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
+def default_output_dir(setting: str) -> Path:
+    """Where a run of ``setting`` is kept: ``$LMCORE_ARTIFACTS/news/<setting>``, by default the
+    repository's ``artifacts/news/<setting>`` (ignored by git), whatever the working directory."""
+    if setting not in SETTINGS:
+        raise ValueError(f"setting must be one of {sorted(SETTINGS)}; got {setting!r}")
+    root = os.environ.get("LMCORE_ARTIFACTS")
+    if root is None:
+        repository = Path(__file__).resolve().parent.parent
+        root = repository / "artifacts" if (repository / "pyproject.toml").exists() else Path.cwd() / "artifacts"
+    return Path(root) / "news" / setting
 
 
 def code_version() -> str:

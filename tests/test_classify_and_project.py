@@ -9,8 +9,16 @@ import pytest
 import torch
 
 from lmcore import bert as B
-from lmcore.classify import encode_texts, length_bucketed_batches, predict_proba, tfidf_baseline
-from lmcore.project import ProjectConfig, geometric_ensemble, main, scores
+from lmcore.classify import encode_texts, length_bucketed_batches, predict_proba, predict_texts, tfidf_baseline
+from lmcore.project import (
+    ProjectConfig,
+    geometric_ensemble,
+    load_finished_run,
+    main,
+    most_confused_pairs,
+    run_project,
+    scores,
+)
 
 
 @pytest.fixture(scope="module")
@@ -85,13 +93,33 @@ def test_config_validation():
 
 
 @pytest.mark.skipif(not os.environ.get("LMCORE_DATA"), reason="needs LMCORE_DATA (CI sets it)")
-def test_command_line_entry_writes_metrics_and_confusion_matrix(tmp_path):
-    main(["--setting", "removed", "--max-length", "32", "--epochs", "1", "--train-limit", "320",
-          "--test-limit", "64", "--no-bf16", "--output", str(tmp_path)])
+def test_command_line_entry_writes_metrics_and_confusion_matrix_and_is_reused(tmp_path):
+    arguments = ["--setting", "removed", "--max-length", "32", "--epochs", "1", "--train-limit", "320",
+                 "--test-limit", "64", "--output", str(tmp_path)]
+    main(arguments)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert set(metrics["test"]) == {"tfidf_svm", "bert", "ensemble"}
     assert metrics["n_test"] == 64 and metrics["n_train"] + metrics["n_validation"] == 320
     assert 0.0 <= metrics["validation"]["ensemble_weight"] <= 1.0
     rows = (tmp_path / "confusion_matrix.csv").read_text().strip().splitlines()
     assert len(rows) == 21 and sum(int(v) for row in rows[1:] for v in row.split(",")[1:]) == 64
-    assert Path(tmp_path / "probabilities.npz").exists()
+    assert (tmp_path / "probabilities.npz").exists() and (tmp_path / "model.safetensors").exists()
+
+    # what chapter 5 does: the same configuration and folder read the command line's run back
+    config = ProjectConfig(setting="removed", max_length=32, epochs=1, train_limit=320, test_limit=64)
+    reused = run_project(config, output_dir=tmp_path)
+    assert reused["reused_from"] == str(tmp_path) and reused["test"] == metrics["test"]
+    assert len(reused["test_texts"]) == 64
+    probabilities = predict_texts(reused["model"], reused["tokenizer"], reused["test_texts"], 32, "head+tail")
+    np.testing.assert_allclose(probabilities, reused["arrays"]["bert_test"], atol=1e-5)
+    # a different configuration is not mistaken for it
+    assert load_finished_run(tmp_path, ProjectConfig(setting="removed", max_length=64)) is None
+
+
+def test_most_confused_pairs():
+    matrix = np.array([[5, 3, 0], [1, 6, 0], [0, 4, 2]])
+    pairs = most_confused_pairs(matrix, ["a", "b", "c"], top=2)
+    assert pairs[["true class", "predicted as", "messages"]].values.tolist() == [["c", "b", 4], ["a", "b", 3]]
+    assert pairs["share of the true class"].tolist() == [4 / 6, 3 / 8]
+    with pytest.raises(ValueError, match="must be 3 x 3"):
+        most_confused_pairs(matrix[:2], ["a", "b", "c"])

@@ -9,13 +9,14 @@ import pytest
 from tools import notebooks
 
 CHAPTERS = notebooks.chapter_notebooks()
+NOTEBOOKS = notebooks.book_notebooks()  # chapters and appendix notebooks
 
 
 def test_there_are_chapters():
     assert CHAPTERS, "no chapters/NN_*.ipynb found"
 
 
-@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_stored_outputs_are_from_a_full_run_of_the_current_code(path):
     assert notebooks.problems(path) == []
 
@@ -24,7 +25,7 @@ def test_runtime_table_matches_the_run_stamps():
     assert notebooks.RUNTIME_TABLE.read_text() == notebooks.runtime_table()
 
 
-@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_chapter_anatomy(path):
     notebook = nbformat.read(path, as_version=4)
     markdown = "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
@@ -38,7 +39,7 @@ def test_chapter_anatomy(path):
     assert notebook.metadata.kernelspec.name == "python3"
 
 
-@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_every_figure_has_a_title(path):
     """A cheap proxy: every cell that draws also sets a title."""
     for cell in nbformat.read(path, as_version=4).cells:

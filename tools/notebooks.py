@@ -36,6 +36,11 @@ def chapter_notebooks() -> list[Path]:
     return sorted(CHAPTERS.glob("[0-9][0-9]_*.ipynb"))
 
 
+def book_notebooks() -> list[Path]:
+    """The chapters, then the appendix notebooks in book/ (the FAQ)."""
+    return chapter_notebooks() + sorted((REPO / "book").glob("*.ipynb"))
+
+
 def code_hash(notebook: nbformat.NotebookNode) -> str:
     """SHA-256 over the code cells' sources, in order; markdown and outputs do not count."""
     digest = hashlib.sha256()
@@ -138,10 +143,10 @@ def _title(notebook: nbformat.NotebookNode) -> str:
 def runtime_table() -> str:
     """The measured run time of every chapter, as the markdown table the book includes."""
     rows = [
-        "| chapter | full mode | quick mode | measured on |",
+        "| notebook | full mode | quick mode | measured on |",
         "|---|---|---|---|",
     ]
-    for path in chapter_notebooks():
+    for path in book_notebooks():
         notebook = nbformat.read(path, as_version=4)
         stamp = notebook.metadata.get(STAMP_KEY, {})
         if "full_seconds" not in stamp:
@@ -192,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     check_parser = sub.add_parser("check", help="fail when stored outputs are stale")
     check_parser.add_argument("notebooks", nargs="*", type=Path)
     args = parser.parse_args(argv)
-    paths = [p.resolve() for p in args.notebooks] or chapter_notebooks()
+    paths = [p.resolve() for p in args.notebooks] or book_notebooks()
     if args.command == "run":
         for path in paths:
             run(path)

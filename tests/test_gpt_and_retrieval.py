@@ -1,0 +1,122 @@
+"""lmcore.gpt (decoder-only LM, sampling) and lmcore.retrieval (sentence embeddings, search, summaries)."""
+
+import pytest
+import torch
+
+from lmcore import bert as B
+from lmcore import gpt
+from lmcore.retrieval import embed_texts, extractive_summary, search, split_passages
+
+
+@pytest.fixture(scope="module")
+def tiny_lm():
+    torch.manual_seed(0)
+    return gpt.DecoderOnlyLM(vocab_size=11, context=16, d_model=32, num_heads=4, num_layers=2).eval()
+
+
+def test_char_tokenizer_round_trip_and_unknowns():
+    tokenizer = gpt.CharTokenizer("hello world")
+    assert tokenizer.decode(tokenizer.encode("hello")) == "hello"
+    assert tokenizer.decode(tokenizer.encode("hex!")) == "he??"  # unseen characters become '?'
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        tokenizer.decode([len(tokenizer)])
+
+
+def test_decoder_only_model_is_causal(tiny_lm):
+    ids = torch.randint(0, 11, (2, 12))
+    changed = ids.clone()
+    changed[:, 7:] = (changed[:, 7:] + 1) % 11
+    with torch.no_grad():
+        torch.testing.assert_close(tiny_lm(ids)[:, :7], tiny_lm(changed)[:, :7])
+        assert not torch.allclose(tiny_lm(ids)[:, 7:], tiny_lm(changed)[:, 7:])
+
+
+def test_output_layer_is_tied_to_the_embedding(tiny_lm):
+    assert tiny_lm.output.weight is tiny_lm.token_embedding.weight
+
+
+def test_decoder_only_model_checks_its_input(tiny_lm):
+    with pytest.raises(ValueError, match="longer than the model's context of 16"):
+        tiny_lm(torch.zeros(1, 17, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"\(batch, seq\) int64"):
+        tiny_lm(torch.zeros(1, 4))
+    with pytest.raises(ValueError, match=r"ids must lie in \[0, 11\)"):
+        tiny_lm(torch.full((1, 4), 11))
+
+
+def test_top_k_keeps_exactly_k_and_greedy_is_top_1(tiny_lm):
+    logits = torch.tensor([0.1, 2.0, -1.0, 3.0, 0.5])
+    kept = gpt.top_k_filter(logits, 2)
+    assert torch.isfinite(kept).sum() == 2 and set(torch.isfinite(kept).nonzero().flatten().tolist()) == {1, 3}
+    prompt = torch.tensor([1, 2, 3])
+    greedy = gpt.generate(tiny_lm, prompt, 6, temperature=0.0)
+    top1 = gpt.generate(tiny_lm, prompt, 6, temperature=1.0, top_k=1, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(greedy, top1) and len(greedy) == 9
+
+
+def test_sampling_is_reproducible_with_a_generator(tiny_lm):
+    prompt = torch.tensor([4])
+    a = gpt.generate(tiny_lm, prompt, 10, generator=torch.Generator().manual_seed(1))
+    b = gpt.generate(tiny_lm, prompt, 10, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="temperature must be >= 0"):
+        gpt.generate(tiny_lm, prompt, 1, temperature=-1)
+
+
+def test_a_short_training_run_lowers_the_loss():
+    from lmcore.train import fit
+
+    torch.manual_seed(0)
+    text = "abcabcabcabd" * 40
+    tokenizer = gpt.CharTokenizer(text)
+    model = gpt.DecoderOnlyLM(len(tokenizer), context=8, d_model=32, num_heads=2, num_layers=1)
+    batches = gpt.random_windows(tokenizer.encode(text), 8, 16, 60, torch.Generator().manual_seed(0))
+    history = fit(model, batches, gpt.next_token_loss, epochs=1, lr=3e-3, progress=False, log_every=5)
+    assert history.loss[-1] < 0.5 * history.loss[0]
+
+
+def test_random_windows_shift_targets_by_one():
+    ids = torch.arange(50)
+    inputs, targets = gpt.random_windows(ids, 10, 4, 1, torch.Generator().manual_seed(0))[0]
+    assert inputs.shape == targets.shape == (4, 10)
+    assert torch.equal(targets, inputs + 1)
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return B.load_pretrained(), B.load_tokenizer()
+
+
+def test_embeddings_are_unit_length_and_ignore_padding(minilm):
+    encoder, tokenizer = minilm
+    alone = embed_texts(encoder, tokenizer, ["A short text."])
+    padded = embed_texts(encoder, tokenizer, ["A short text.", "A much longer text that forces padding " * 5])
+    torch.testing.assert_close(alone[0], padded[0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(padded.norm(dim=1), torch.ones(2))
+    with pytest.raises(ValueError, match="longer than the model allows"):
+        embed_texts(encoder, tokenizer, ["x"], max_length=1024)
+
+
+def test_search_finds_the_paraphrase(minilm):
+    encoder, tokenizer = minilm
+    passages = ["The cat sleeps on the sofa.", "Interest rates rose again this quarter.", "Rockets launch satellites."]
+    query = embed_texts(encoder, tokenizer, ["Which animal is napping on the couch?"])
+    scores, indices = search(query, embed_texts(encoder, tokenizer, passages), k=2)
+    assert indices[0, 0].item() == 0 and scores[0, 0] > scores[0, 1]
+    with pytest.raises(ValueError, match="must share d"):
+        search(torch.zeros(1, 3), torch.zeros(2, 4))
+
+
+def test_split_passages_drops_headings_code_and_short_paragraphs():
+    text = "# Title\n\nshort one\n\n```python\nx = 1\n```\n\n" + "word " * 30 + "\n\n| a | b |\n|---|---|"
+    assert split_passages(text) == [("word " * 30).strip()]
+
+
+def test_extractive_summary_centroid_and_mmr():
+    vectors = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.99, 0.14], [0.0, 1.0], [0.7, 0.7]]), dim=1)
+    centroid = torch.nn.functional.normalize(vectors.mean(0), dim=0)
+    assert extractive_summary(vectors, 2) == sorted((vectors @ centroid).topk(2).indices.tolist())
+    diverse = extractive_summary(vectors, 2, diversity=0.9)
+    assert len(diverse) == 2 and diverse == sorted(diverse)
+    with pytest.raises(ValueError, match=r"diversity must be in \[0, 1\]"):
+        extractive_summary(vectors, 2, diversity=2.0)
