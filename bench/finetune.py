@@ -3,7 +3,8 @@
     LMCORE_DATA=../shared/data python bench/finetune.py      # or: make bench
 
 1. Throughput: training steps (forward + backward + AdamW) of a MiniLM sequence classifier on a
-   batch of 32 sequences of 256 tokens, in float32 and with bf16 autocast, for lmcore's
+   batch of 32 sequences of 256 tokens, in float32 (and with ``--bf16``, bf16 autocast, which is
+   only fast on CPUs with avx512_bf16/AMX and on GPUs), for lmcore's
    BertForSequenceClassification and transformers' BertForSequenceClassification (both with a
    [CLS]-pooler head, the one transformers has). Printed as sequences per second and the ratio.
 2. Time to accuracy: both fine-tuned with the same data order and hyperparameters on four
@@ -100,8 +101,10 @@ def time_to_accuracy(make_model, train_batches, val_batches, val_labels, target,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=5, help="timed training steps per measurement")
+    parser.add_argument("--steps", type=int, default=3, help="timed training steps per measurement")
     parser.add_argument("--target", type=float, default=0.85, help="validation accuracy to reach")
+    parser.add_argument("--bf16", action="store_true", help="also measure bf16 autocast")
+    parser.add_argument("--max-steps", type=int, default=120, help="give up time-to-accuracy after this")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, all-MiniLM-L6-v2\n")
     tokenizer = B.load_tokenizer()
@@ -109,7 +112,7 @@ def main() -> None:
     ids = torch.randint(1000, 30000, (32, 256), generator=generator)
     batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": torch.randint(0, 20, (32,), generator=generator)}
     print(f"{'training throughput, 32 x 256 tokens':>40} | {'lmcore':>10} | {'transformers':>12} | ratio (lmcore/transformers speed)")
-    for autocast in (False, True):
+    for autocast in (False, True) if args.bf16 else (False,):
         ours = throughput(lmcore_classifier, batch, autocast, args.steps)
         theirs = throughput(lambda n: HuggingFaceAdapter(hugging_face_classifier(n)), batch, autocast, args.steps)
         label = "bf16 autocast" if autocast else "float32"
@@ -125,7 +128,7 @@ def main() -> None:
     val_in_batch_order = np.asarray(val_labels)[order]
     print(f"\ntime to {args.target:.0%} validation accuracy (4 newsgroups, 512 labels, 128 tokens, float32):")
     for name, make in (("lmcore", lmcore_classifier), ("transformers", lambda n: HuggingFaceAdapter(hugging_face_classifier(n)))):
-        seconds, steps, accuracy = time_to_accuracy(make, train_batches, val_batches, val_in_batch_order, args.target, 200)
+        seconds, steps, accuracy = time_to_accuracy(make, train_batches, val_batches, val_in_batch_order, args.target, args.max_steps)
         print(f"{name:>14}: {seconds:6.1f} s of training, {steps} steps (accuracy {accuracy:.3f})")
 
 
