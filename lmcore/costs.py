@@ -132,6 +132,9 @@ class TransformerShape:
     def __post_init__(self):
         if self.kind not in ("bert", "gpt"):
             raise ValueError(f"kind must be 'bert' or 'gpt'; got {self.kind!r}")
+        for name in ("layers", "d_model", "heads", "vocab", "context"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer; got {getattr(self, name)!r}")
         if self.d_model % self.heads:
             raise ValueError(f"d_model ({self.d_model}) must be divisible by heads ({self.heads})")
 
@@ -156,6 +159,8 @@ KNOWN_SHAPES = {
 
 def transformer_parameters(shape: TransformerShape) -> dict:
     """Parameters by part: ``embeddings``, ``attention``, ``feed-forward``, ``norms and pooler``, ``total``."""
+    if not isinstance(shape, TransformerShape):
+        raise TypeError(f"shape must be a TransformerShape; got {type(shape).__name__}")
     d, ff, n = shape.d_model, shape.ff, shape.layers
     embeddings = (shape.vocab + shape.context) * d
     attention = n * (4 * d * d + 4 * d)  # Q, K, V and output projections with biases
@@ -180,6 +185,8 @@ def flops_per_token(shape: TransformerShape, context: int | None = None, trainin
     three times the forward pass.
     """
     context = shape.context if context is None else context
+    if not isinstance(context, int) or context < 1:
+        raise ValueError(f"context must be a positive number of tokens; got {context!r}")
     parts = transformer_parameters(shape)
     matrix_weights = parts["attention"] + parts["feed-forward"]
     if shape.kind == "gpt":
@@ -195,6 +202,8 @@ def training_state_bytes(parameters: int, mixed_precision: bool = False) -> dict
     weights and gradients (2 + 2) plus a float32 master copy and AdamW's two float32 moments
     (4 + 8): also 16 bytes per weight, the reason mixed precision saves time, not state memory.
     """
+    if not isinstance(parameters, int) or parameters < 0:
+        raise ValueError(f"parameters must be a non-negative integer; got {parameters!r}")
     if mixed_precision:
         return {"weights": 2 * parameters + 4 * parameters, "gradients": 2 * parameters,
                 "optimizer state (AdamW)": 8 * parameters}
