@@ -67,7 +67,10 @@ class DecoderOnlyLM(nn.Module):
                               activation="gelu", norm_first=True)  # pre-LN, as in GPT-2
         self.output = nn.Linear(d_model, vocab_size, bias=False)
         self.output.weight = self.token_embedding.weight  # tied: one matrix reads and writes tokens
+        # GPT-2's initialisation: small token and position vectors of the same scale, so neither
+        # drowns the other (nn.Embedding's default std of 1 would bury the tokens under positions)
         nn.init.normal_(self.token_embedding.weight, std=0.02)
+        nn.init.normal_(self.position.embedding.weight, std=0.02)
 
     def forward(self, ids: torch.Tensor, need_weights: bool = False):
         expect_tensor("ids", ids)

@@ -1,5 +1,7 @@
 """lmcore.gpt (decoder-only LM, sampling) and lmcore.retrieval (sentence embeddings, search, summaries)."""
 
+import math
+
 import pytest
 import torch
 
@@ -70,9 +72,10 @@ def test_a_short_training_run_lowers_the_loss():
     text = "abcabcabcabd" * 40
     tokenizer = gpt.CharTokenizer(text)
     model = gpt.DecoderOnlyLM(len(tokenizer), context=8, d_model=32, num_heads=2, num_layers=1)
-    batches = gpt.random_windows(tokenizer.encode(text), 8, 16, 60, torch.Generator().manual_seed(0))
-    history = fit(model, batches, gpt.next_token_loss, epochs=1, lr=3e-3, progress=False, log_every=5)
-    assert history.loss[-1] < 0.5 * history.loss[0]
+    batches = gpt.random_windows(tokenizer.encode(text), 8, 16, 150, torch.Generator().manual_seed(0))
+    history = fit(model, batches, gpt.next_token_loss, epochs=1, lr=1e-2, progress=False, log_every=5)
+    # the text is periodic: after a few characters of context the next one is nearly certain
+    assert history.loss[-1] < 0.5 * math.log(len(tokenizer))
 
 
 def test_random_windows_shift_targets_by_one():
