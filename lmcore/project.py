@@ -107,6 +107,14 @@ def most_confused_pairs(matrix, names, top: int = 10):
     return pd.DataFrame(rows)
 
 
+def _test_index(n: int, config: ProjectConfig) -> np.ndarray:
+    """Which test messages a run scores: all, or with ``test_limit`` a seeded random subset in
+    archive order (the archive lists the test messages newsgroup by newsgroup)."""
+    if not config.test_limit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(config.seed).permutation(n)[: config.test_limit])
+
+
 def _split(n: int, labels, fraction: float, seed: int):
     from sklearn.model_selection import train_test_split
 
@@ -168,10 +176,8 @@ def load_finished_run(folder: str | Path, config: ProjectConfig) -> dict | None:
     model.load_state_dict(load_file(str(needed[2])))
     model.eval()
     remove = SETTINGS[config.setting]
-    test_texts = load_20newsgroups("test", remove=remove).texts
-    if config.test_limit:
-        keep = np.sort(np.random.default_rng(config.seed).permutation(len(test_texts))[: config.test_limit])
-        test_texts = [test_texts[i] for i in keep]
+    all_test_texts = load_20newsgroups("test", remove=remove).texts
+    test_texts = [all_test_texts[i] for i in _test_index(len(all_test_texts), config)]
     return {**results, "arrays": arrays, "model": model, "tokenizer": B.load_tokenizer(), "test_texts": test_texts,
             "reused_from": str(folder)}
 
@@ -199,9 +205,8 @@ def run_project(config: ProjectConfig, output_dir: str | Path | None = None, pro
     if config.train_limit:
         keep = np.random.default_rng(config.seed).permutation(len(train_texts))[: config.train_limit]
         train_texts, train_labels = [train_texts[i] for i in keep], train_labels[keep]
-    if config.test_limit:  # a random subset: the archive lists the test messages newsgroup by newsgroup
-        keep = np.sort(np.random.default_rng(config.seed).permutation(len(test_texts))[: config.test_limit])
-        test_texts, test_labels = [test_texts[i] for i in keep], test_labels[keep]
+    keep = _test_index(len(test_texts), config)
+    test_texts, test_labels = [test_texts[i] for i in keep], test_labels[keep]
     fit_index, val_index = _split(len(train_texts), train_labels, config.validation_fraction, config.seed)
     fit_texts = [train_texts[i] for i in fit_index]
     val_texts = [train_texts[i] for i in val_index]

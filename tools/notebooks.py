@@ -18,7 +18,6 @@ import argparse
 import datetime as dt
 import hashlib
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -52,14 +51,11 @@ def code_hash(notebook: nbformat.NotebookNode) -> str:
 
 
 def hardware() -> str:
-    model = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
     import torch
+
+    from lmcore.project import cpu_name
+
+    model = cpu_name()
 
     accelerator = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
     return f"{os.cpu_count()}-core CPU ({model}){accelerator}, torch {torch.__version__}"
