@@ -5,6 +5,8 @@ The pieces a fine-tuning run needs, each small enough to read:
 * :func:`encode_texts`: WordPiece ids with ``[CLS]``/``[SEP]``, truncated to ``max_length`` by
   keeping the **head** of each text, or its **head and tail** (Sun et al., 2019: the end of a
   message often says as much as its beginning);
+* :func:`encode_windows`: a long text as several windows, to average predictions over at test
+  time;
 * :func:`length_bucketed_batches`: batches of similar lengths, padded only to their own longest
   text ("dynamic padding"), so short texts cost little;
 * :func:`classification_loss` and :func:`predict_proba`;
@@ -26,6 +28,7 @@ from ._checks import expect_positive_int
 
 __all__ = [
     "encode_texts",
+    "encode_windows",
     "length_bucketed_batches",
     "classification_loss",
     "predict_proba",
@@ -43,21 +46,56 @@ def encode_texts(tokenizer, texts: Sequence[str], max_length: int, truncation: s
     ``truncation="head"`` keeps the first tokens; ``"head+tail"`` keeps the first quarter of the
     budget from the start of the text and the rest from its end.
     """
+    budget = _check_length_and_truncation(max_length, truncation)
+    return [_truncated(tokenizer, ids, budget, truncation) for ids in _wordpieces(tokenizer, texts)]
+
+
+def encode_windows(
+    tokenizer, texts: Sequence[str], max_length: int, truncation: str = "head", windows: int = 0
+) -> tuple[list[list[int]], list[int]]:
+    """Several views of each text, for averaging predictions at test time.
+
+    Every text gets the view :func:`encode_texts` gives it (the one the model was trained on).
+    A text longer than ``max_length`` also gets up to ``windows`` windows of ``max_length``
+    tokens, evenly spaced so that the first starts at its first token and the last ends at its
+    last token: together they let the model read the whole middle that truncation cut out.
+    Returns ``(encodings, owners)``: ``owners[i]`` is the index of the text view ``i`` shows.
+    """
+    if not isinstance(windows, int) or windows < 0:
+        raise ValueError(f"windows must be a non-negative integer; got {windows!r}")
+    budget = _check_length_and_truncation(max_length, truncation)
+    pieces = _wordpieces(tokenizer, texts)
+    encodings, owners = [_truncated(tokenizer, ids, budget, truncation) for ids in pieces], list(range(len(texts)))
+    for owner, ids in enumerate(pieces):
+        if len(ids) <= budget or windows == 0:
+            continue
+        count = min(windows, -(-len(ids) // budget))  # no more windows than it takes to cover the text
+        for start in np.linspace(0, len(ids) - budget, count).round().astype(int):
+            encodings.append([tokenizer.cls_token_id] + ids[start : start + budget] + [tokenizer.sep_token_id])
+            owners.append(owner)
+    return encodings, owners
+
+
+def _check_length_and_truncation(max_length: int, truncation: str) -> int:
+    """The token budget between ``[CLS]`` and ``[SEP]``, after checking the arguments."""
     expect_positive_int("max_length", max_length)
     if max_length < 8:
         raise ValueError(f"max_length must be at least 8 to hold [CLS], [SEP] and some text; got {max_length}")
     if truncation not in TRUNCATIONS:
         raise ValueError(f"truncation must be one of {TRUNCATIONS}; got {truncation!r}")
-    budget = max_length - 2
+    return max_length - 2
+
+
+def _truncated(tokenizer, ids: list[int], budget: int, truncation: str) -> list[int]:
     head = budget if truncation == "head" else budget // 4
-    # verbose=False: the tokenizer would warn that whole messages exceed 512 tokens; we cut them below
-    pieces = tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
-    encoded = []
-    for ids in pieces:
-        if len(ids) > budget:
-            ids = ids[:head] + (ids[len(ids) - (budget - head) :] if budget > head else [])
-        encoded.append([tokenizer.cls_token_id] + ids + [tokenizer.sep_token_id])
-    return encoded
+    if len(ids) > budget:
+        ids = ids[:head] + (ids[len(ids) - (budget - head) :] if budget > head else [])
+    return [tokenizer.cls_token_id] + ids + [tokenizer.sep_token_id]
+
+
+def _wordpieces(tokenizer, texts: Sequence[str]) -> list[list[int]]:
+    # verbose=False: the tokenizer would warn that whole messages exceed 512 tokens; callers cut them
+    return tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
 
 
 def length_bucketed_batches(
@@ -153,11 +191,20 @@ def tfidf_baseline(train_texts, train_labels, test_texts, seed: int = 0, calibra
 
 def predict_texts(
     classifier, tokenizer, texts: Sequence[str], max_length: int = 128, truncation: str = "head",
-    batch_size: int = 64, autocast_dtype: torch.dtype | None = None,
+    batch_size: int = 64, autocast_dtype: torch.dtype | None = None, windows: int = 0,
 ) -> np.ndarray:
-    """Class probabilities ``(len(texts), n_classes)`` of raw texts."""
-    batches = length_bucketed_batches(encode_texts(tokenizer, texts, max_length, truncation), None, batch_size, seed=None)
-    return predict_proba(classifier, batches, autocast_dtype)
+    """Class probabilities ``(len(texts), n_classes)`` of raw texts.
+
+    With ``windows > 0``, a long text's probabilities are the mean over its views from
+    :func:`encode_windows` (test-time averaging: more of each text read, at more inference cost).
+    """
+    encodings, owners = encode_windows(tokenizer, texts, max_length, truncation, windows)
+    batches = length_bucketed_batches(encodings, None, batch_size, seed=None)
+    view_probabilities = predict_proba(classifier, batches, autocast_dtype)  # (n_views, n_classes)
+    summed = np.zeros((len(texts), view_probabilities.shape[1]))
+    np.add.at(summed, owners, view_probabilities)
+    views_per_text = np.bincount(owners, minlength=len(texts))[:, None]
+    return (summed / views_per_text).astype(view_probabilities.dtype)
 
 
 def fine_tune(

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lmcore import bert as B
-from lmcore.classify import encode_texts, length_bucketed_batches, predict_proba, predict_texts, tfidf_baseline
+from lmcore.classify import encode_texts, encode_windows, length_bucketed_batches, predict_proba, predict_texts, tfidf_baseline
 from lmcore.project import (
     ProjectConfig,
     geometric_ensemble,
@@ -37,6 +37,39 @@ def test_encode_texts_truncates_head_or_head_and_tail(tokenizer):
     assert len(encode_texts(tokenizer, ["short text"], max_length=20)[0]) == 4
     with pytest.raises(ValueError, match="truncation must be one of"):
         encode_texts(tokenizer, ["x"], 20, truncation="tail")
+
+
+def test_encode_windows_cover_a_long_text_from_first_to_last_token(tokenizer):
+    long_text, short_text = " ".join(f"w{i}" for i in range(300)), "short text"
+    full = tokenizer(long_text, add_special_tokens=False)["input_ids"]
+    encodings, owners = encode_windows(tokenizer, [long_text, short_text], 20, "head+tail", windows=3)
+    # first the views encode_texts gives, then the long text's three windows; the short one fits
+    assert encodings[:2] == encode_texts(tokenizer, [long_text, short_text], 20, "head+tail")
+    assert owners == [0, 1, 0, 0, 0]
+    windows = [ids[1:-1] for ids in encodings[2:]]
+    assert all(len(ids) == 18 for ids in windows)
+    assert windows[0] == full[:18] and windows[-1] == full[-18:]
+    middle = (len(full) - 18) // 2
+    assert windows[1] == full[middle : middle + 18] or windows[1] == full[middle + 1 : middle + 19]
+    # never more windows than it takes to cover the text
+    _, owners = encode_windows(tokenizer, [" ".join(f"w{i}" for i in range(12))], 20, windows=5)
+    assert owners.count(0) <= 1 + 2
+    assert encode_windows(tokenizer, [long_text], 20, windows=0) == (encode_texts(tokenizer, [long_text], 20), [0])
+    with pytest.raises(ValueError, match="windows must be a non-negative integer"):
+        encode_windows(tokenizer, [long_text], 20, windows=-1)
+
+
+def test_predict_texts_averages_the_views_of_each_text(tokenizer):
+    torch.manual_seed(0)
+    classifier = B.BertForSequenceClassification(B.BertModel(B.BertConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)), 3)
+    texts = [" ".join(f"w{i}" for i in range(100)), "a short one"]
+    encodings, owners = encode_windows(tokenizer, texts, 24, "head+tail", windows=2)
+    views = predict_proba(classifier, length_bucketed_batches(encodings, None, 8, seed=None))
+    averaged = predict_texts(classifier, tokenizer, texts, 24, "head+tail", windows=2)
+    np.testing.assert_allclose(averaged[0], views[np.array(owners) == 0].mean(0), rtol=1e-6)
+    np.testing.assert_allclose(averaged[1], views[1], rtol=1e-6)
+    np.testing.assert_allclose(averaged.sum(1), 1.0, rtol=1e-6)
 
 
 def test_length_buckets_pad_little_and_keep_every_text_once():
@@ -94,7 +127,7 @@ def test_config_validation():
 @pytest.mark.skipif(not os.environ.get("LMCORE_DATA"), reason="needs LMCORE_DATA (CI sets it)")
 def test_command_line_entry_writes_metrics_and_confusion_matrix_and_is_reused(tmp_path):
     arguments = ["--setting", "removed", "--max-length", "32", "--epochs", "1", "--train-limit", "320",
-                 "--test-limit", "64", "--output", str(tmp_path)]
+                 "--test-limit", "64", "--test-windows", "2", "--output", str(tmp_path)]
     main(arguments)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert set(metrics["test"]) == {"tfidf_svm", "bert", "ensemble"}
@@ -105,14 +138,21 @@ def test_command_line_entry_writes_metrics_and_confusion_matrix_and_is_reused(tm
     assert (tmp_path / "probabilities.npz").exists() and (tmp_path / "model.safetensors").exists()
 
     # what chapter 5 does: the same configuration and folder read the command line's run back
-    config = ProjectConfig(setting="removed", max_length=32, epochs=1, train_limit=320, test_limit=64)
+    config = ProjectConfig(setting="removed", max_length=32, epochs=1, train_limit=320, test_limit=64, test_windows=2)
     reused = run_project(config, output_dir=tmp_path)
     assert reused["reused_from"] == str(tmp_path) and reused["test"] == metrics["test"]
     assert len(reused["test_texts"]) == 64
-    probabilities = predict_texts(reused["model"], reused["tokenizer"], reused["test_texts"], 32, "head+tail")
+    probabilities = predict_texts(reused["model"], reused["tokenizer"], reused["test_texts"], 32, "head+tail", windows=2)
     np.testing.assert_allclose(probabilities, reused["arrays"]["bert_test"], atol=1e-5)
     # a different configuration is not mistaken for it
     assert load_finished_run(tmp_path, ProjectConfig(setting="removed", max_length=64)) is None
+    assert load_finished_run(tmp_path, ProjectConfig(**{**config.__dict__, "test_windows": 0})) is None
+    # a run stored before test-time windows existed counts as one made with none
+    stored = json.loads((tmp_path / "metrics.json").read_text())
+    del stored["config"]["test_windows"]
+    (tmp_path / "metrics.json").write_text(json.dumps({**stored, "config": {**stored["config"]}}))
+    assert load_finished_run(tmp_path, config) is None
+    assert load_finished_run(tmp_path, ProjectConfig(**{**config.__dict__, "test_windows": 0})) is not None
 
 
 def test_most_confused_pairs():
