@@ -9,7 +9,8 @@ The pieces a fine-tuning run needs, each small enough to read:
   time;
 * :func:`length_bucketed_batches`: batches of similar lengths, padded only to their own longest
   text ("dynamic padding"), so short texts cost little;
-* :func:`classification_loss` and :func:`predict_proba`;
+* :func:`classification_loss` and :func:`predict_proba`; :func:`predict_views` and
+  :func:`average_views` for several views of each text;
 * :func:`fine_tune` and :func:`predict_texts`: the two calls a chapter makes, texts in,
   a trained classifier or class probabilities out;
 * :func:`tfidf_baseline`: the strong, fast linear baseline every BERT result must be read against.
@@ -35,6 +36,8 @@ __all__ = [
     "tfidf_baseline",
     "fine_tune",
     "predict_texts",
+    "predict_views",
+    "average_views",
 ]
 
 TRUNCATIONS = ("head", "head+tail")
@@ -198,13 +201,34 @@ def predict_texts(
     With ``windows > 0``, a long text's probabilities are the mean over its views from
     :func:`encode_windows` (test-time averaging: more of each text read, at more inference cost).
     """
+    view_probabilities, owners = predict_views(classifier, tokenizer, texts, max_length, truncation, batch_size,
+                                               autocast_dtype, windows)
+    return average_views(view_probabilities, owners, len(texts))
+
+
+def predict_views(
+    classifier, tokenizer, texts: Sequence[str], max_length: int = 128, truncation: str = "head",
+    batch_size: int = 64, autocast_dtype: torch.dtype | None = None, windows: int = 0,
+) -> tuple[np.ndarray, list[int]]:
+    """Class probabilities of every view from :func:`encode_windows`, and each view's text.
+
+    The first ``len(texts)`` rows are the truncated views alone (what ``windows=0`` predicts).
+    """
     encodings, owners = encode_windows(tokenizer, texts, max_length, truncation, windows)
     batches = length_bucketed_batches(encodings, None, batch_size, seed=None)
-    view_probabilities = predict_proba(classifier, batches, autocast_dtype)  # (n_views, n_classes)
-    summed = np.zeros((len(texts), view_probabilities.shape[1]))
+    return predict_proba(classifier, batches, autocast_dtype), owners  # (n_views, n_classes), n_views
+
+
+def average_views(view_probabilities: np.ndarray, owners: Sequence[int], n_texts: int) -> np.ndarray:
+    """The mean of each text's view probabilities: ``(n_texts, n_classes)``."""
+    if len(owners) != len(view_probabilities):
+        raise ValueError(f"got {len(view_probabilities)} rows of probabilities but {len(owners)} owners")
+    counts = np.bincount(owners, minlength=n_texts)
+    if len(counts) != n_texts or (counts == 0).any():
+        raise ValueError(f"owners must name every text 0..{n_texts - 1} at least once")
+    summed = np.zeros((n_texts, view_probabilities.shape[1]))
     np.add.at(summed, owners, view_probabilities)
-    views_per_text = np.bincount(owners, minlength=len(texts))[:, None]
-    return (summed / views_per_text).astype(view_probabilities.dtype)
+    return (summed / counts[:, None]).astype(view_probabilities.dtype)
 
 
 def fine_tune(

@@ -8,7 +8,15 @@ import pytest
 import torch
 
 from lmcore import bert as B
-from lmcore.classify import encode_texts, encode_windows, length_bucketed_batches, predict_proba, predict_texts, tfidf_baseline
+from lmcore.classify import (
+    average_views,
+    encode_texts,
+    encode_windows,
+    length_bucketed_batches,
+    predict_proba,
+    predict_texts,
+    tfidf_baseline,
+)
 from lmcore.project import (
     ProjectConfig,
     geometric_ensemble,
@@ -70,6 +78,10 @@ def test_predict_texts_averages_the_views_of_each_text(tokenizer):
     np.testing.assert_allclose(averaged[0], views[np.array(owners) == 0].mean(0), rtol=1e-6)
     np.testing.assert_allclose(averaged[1], views[1], rtol=1e-6)
     np.testing.assert_allclose(averaged.sum(1), 1.0, rtol=1e-6)
+    with pytest.raises(ValueError, match="owners must name every text"):
+        average_views(views, owners, 3)
+    with pytest.raises(ValueError, match="rows of probabilities but"):
+        average_views(views, owners[:-1], 2)
 
 
 def test_length_buckets_pad_little_and_keep_every_text_once():
@@ -144,6 +156,9 @@ def test_command_line_entry_writes_metrics_and_confusion_matrix_and_is_reused(tm
     assert len(reused["test_texts"]) == 64
     probabilities = predict_texts(reused["model"], reused["tokenizer"], reused["test_texts"], 32, "head+tail", windows=2)
     np.testing.assert_allclose(probabilities, reused["arrays"]["bert_test"], atol=1e-5)
+    one_view = predict_texts(reused["model"], reused["tokenizer"], reused["test_texts"], 32, "head+tail")
+    np.testing.assert_allclose(one_view, reused["arrays"]["bert_test_one_view"], atol=1e-5)
+    assert metrics["test_one_view"]["bert"]["accuracy"] == (one_view.argmax(1) == reused["arrays"]["test_labels"]).mean()
     # a different configuration is not mistaken for it
     assert load_finished_run(tmp_path, ProjectConfig(setting="removed", max_length=64)) is None
     assert load_finished_run(tmp_path, ProjectConfig(**{**config.__dict__, "test_windows": 0})) is None
