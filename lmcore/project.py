@@ -54,7 +54,7 @@ class ProjectConfig:
     validation_fraction: float = 0.1
     dropout: float = 0.0  # every dropout rate during fine-tuning; 0 halves a CPU step (chapter 5)
     test_windows: int = 0  # extra windows per long message averaged at prediction time (classify.encode_windows)
-    bf16: bool = False  # bf16 autocast: fast on GPUs and CPUs with avx512_bf16/AMX, 2.4x slower without
+    bf16: bool = False  # bf16 autocast: fast on GPUs and CPUs with avx512_bf16 or AMX, slower without (chapter 5)
     train_limit: int | None = None  # use only this many training messages (quick runs)
     test_limit: int | None = None
     seed: int = 0
