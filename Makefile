@@ -1,4 +1,6 @@
-# One entry point for readers, teachers and CI. Every target sets up .venv on first use.
+# One entry point for readers, teachers and CI. Every target sets up .venv on first use, through
+# tools/setup_env.py (the one place the installs are listed; PowerShell users call it directly,
+# see README).
 #   make book    build the rendered book into _build/html
 #   make test    run every test: lmcore unit tests, every notebook (quick mode), the book build
 #   make lab     open the chapters live in JupyterLab
@@ -7,38 +9,41 @@
 
 PYTHON ?= python3
 VENV := .venv
+ifeq ($(OS),Windows_NT)
+BIN := $(VENV)/Scripts
+else
 BIN := $(VENV)/bin
-INSTALLED := $(VENV)/.installed
+endif
+SETUP_INPUTS := requirements.txt constraints.txt pyproject.toml tools/setup_env.py tools/fetch_js.py
 
-.PHONY: setup book serve test lab notebooks bench clean
+.PHONY: setup setup-tests book serve test lab notebooks bench clean
 
-setup: $(INSTALLED)
+setup: $(VENV)/.installed
+setup-tests: $(VENV)/.installed-tests
 
-# constraints.txt pins the versions CI tests with; requirements.txt keeps ranges for readers.
-# tools/fetch_js.py downloads pinned, hash-checked JavaScript (Mermaid) from the npm registry.
-$(INSTALLED): requirements.txt constraints.txt pyproject.toml tools/fetch_js.py
+$(VENV)/pyvenv.cfg:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install -c constraints.txt -r requirements.txt
-	# bertviz without its dependencies (boto3, sentencepiece, ...): lmcore only uses its views
-	$(BIN)/python -m pip install -c constraints.txt --no-deps bertviz
-	$(BIN)/python -m pip install --no-deps -e .
-	$(BIN)/python tools/fetch_js.py
-	@# the browser tests drive Debian's Chromium (no browser download at test time)
-	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium) \
-		|| (sudo apt-get update && sudo apt-get install -y --no-install-recommends chromium)
+
+# reading, running and building the book: no browser, no root
+$(VENV)/.installed: $(VENV)/pyvenv.cfg $(SETUP_INPUTS)
+	$(BIN)/python tools/setup_env.py
 	touch $@
+
+# the tests also need the test tools and a Chromium (the system's, Debian's, or Playwright's)
+$(VENV)/.installed-tests: $(VENV)/pyvenv.cfg $(SETUP_INPUTS) requirements-tests.txt
+	$(BIN)/python tools/setup_env.py --for tests
+	touch $(VENV)/.installed $@
 
 book: setup
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	$(BIN)/python tools/check_html.py _build/html
-	@echo "The book is built: open file://$(CURDIR)/_build/html/index.html (or run: make serve)"
+	@echo "The book is built: open _build/html/index.html in a browser (or run: make serve)"
 
 serve:
 	@echo "Serving the book at http://127.0.0.1:8000 (Ctrl-C to stop)"
 	$(BIN)/python -m http.server 8000 --bind 127.0.0.1 --directory _build/html
 
-test: setup
+test: setup-tests
 	LMCORE_MODE=quick $(BIN)/python -m pytest -n 2 --dist loadfile
 
 lab: setup

