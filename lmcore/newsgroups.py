@@ -7,18 +7,26 @@ Where the data comes from, in order:
 
 1. the folder named by ``LMCORE_DATA`` (or the ``data_dir`` argument), holding either the
    archive ``20news-bydate.tar.gz`` or its extracted folders ``20news-bydate-train/`` and
-   ``20news-bydate-test/``; a classroom without internet copies the archive there once;
+   ``20news-bydate-test/`` (``LMCORE_DATA`` may also name the archive itself); a classroom
+   without internet copies the archive there once;
 2. otherwise scikit-learn's own download (``sklearn.datasets.fetch_20newsgroups``).
 
 The archive is read in place: nothing is extracted and no cache is written, so an interrupted
-run never leaves half a data set behind. The message counts are checked (11,314 train, 7,532
-test), so a partial or wrong archive fails with a message instead of giving odd results.
+run never leaves half a data set behind. **The content is verified, not the packing**: while
+reading, every message's path and bytes go into a SHA-256 digest that must equal the constant
+below, whether the messages come from scikit-learn's archive, a re-packed copy of it, extracted
+folders or scikit-learn's download; the gzip stream is read to its end, so its CRC is checked
+too. A mismatch names the file and the messages that differ (from a table of per-message hashes
+shipped with lmcore) and says how to get a good copy. Files that are not messages
+(``.DS_Store``, ``Thumbs.db``, ``._*``) are skipped.
 ``remove`` uses scikit-learn's own functions, so "headers, footers and quotes removed" means
 exactly what it means in scikit-learn and in published baselines.
 """
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import os
 import tarfile
 from collections.abc import Sequence
@@ -30,6 +38,14 @@ DATA_VARIABLE = "LMCORE_DATA"
 ARCHIVE = "20news-bydate.tar.gz"
 EXPECTED_COUNTS = {"train": 11_314, "test": 7_532}
 REMOVABLE = ("headers", "footers", "quotes")
+# SHA-256 over "split/newsgroup/file NUL sha256(message bytes) LF" for every message in order:
+# the same for scikit-learn's archive and any re-packed copy of the same messages.
+CONTENT_SHA256 = {
+    "train": "24f0ab3a3f9a67b6524234eb319a5a9be5b9a9c14377fa6e70cd73a9d5d966cb",
+    "test": "1f3400101a97e823c8efd5a47fbb33e24302494df94cb8527ffe83f72f027728",
+}
+MESSAGE_TABLE = Path(__file__).parent / "data" / "20news-bydate-messages.txt.gz"  # "key sha256[:8]" lines
+NOT_MESSAGES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 
 __all__ = ["Newsgroups", "load_20newsgroups", "find_data_dir", "DATA_VARIABLE"]
 
@@ -50,11 +66,14 @@ class Newsgroups:
 
 
 def find_data_dir(data_dir: str | Path | None = None) -> Path | None:
-    """The data folder: the argument, else ``$LMCORE_DATA``, else ``None`` (use scikit-learn)."""
+    """The data folder (or the archive itself): the argument, else ``$LMCORE_DATA``, else
+    ``None`` (use scikit-learn)."""
     value = data_dir if data_dir is not None else os.environ.get(DATA_VARIABLE)
     if value in (None, ""):
         return None
     path = Path(value).expanduser()
+    if path.is_file() and path.name.endswith((".tar.gz", ".tgz")):
+        return path
     if not path.is_dir():
         raise FileNotFoundError(
             f"data folder {path} (from {'data_dir' if data_dir is not None else DATA_VARIABLE}) does not exist; "
@@ -63,29 +82,44 @@ def find_data_dir(data_dir: str | Path | None = None) -> Path | None:
     return path
 
 
+def _is_message(name: str) -> bool:
+    return name not in NOT_MESSAGES and not name.startswith(".")
+
+
+GOOD_COPY = (
+    f"Copy {ARCHIVE} again (or download it again: unset {DATA_VARIABLE} and scikit-learn fetches "
+    "its own copy)"
+)
+
+
 @lru_cache(maxsize=4)
-def _read_split(folder: str, subset: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(raw texts, category names) of one split, sorted by category then file name."""
-    root = Path(folder)
+def _read_split(source: str, subset: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(raw texts, category names) of one split, sorted by category then file name, verified."""
+    root = Path(source)
     prefix = f"20news-bydate-{subset}/"
+    archive_file = root if root.is_file() else root / ARCHIVE
     extracted = root / prefix.rstrip("/")
     items: list[tuple[str, str, bytes]] = []
-    if extracted.is_dir():
-        for category in sorted(p for p in extracted.iterdir() if p.is_dir()):
+    if root.is_dir() and extracted.is_dir():
+        where = extracted
+        for category in sorted(p for p in extracted.iterdir() if p.is_dir() and _is_message(p.name)):
             for message in sorted(category.iterdir(), key=lambda p: p.name):
-                items.append((category.name, message.name, message.read_bytes()))
-    elif (root / ARCHIVE).exists():
+                if message.is_file() and _is_message(message.name):
+                    items.append((category.name, message.name, message.read_bytes()))
+    elif archive_file.exists():
+        where = archive_file
         try:
-            with tarfile.open(root / ARCHIVE, mode="r:gz") as archive:
+            with tarfile.open(archive_file, mode="r:gz") as archive:
                 for member in archive:
-                    if member.isfile() and member.name.startswith(prefix):
-                        category, name = member.name[len(prefix) :].split("/", 1)
-                        items.append((category, name, archive.extractfile(member).read()))
-        except (tarfile.TarError, OSError, EOFError) as error:
-            raise ValueError(
-                f"{root / ARCHIVE} is corrupt or incomplete ({error}); copy it again "
-                "(its SHA-256 is in the SHA256SUMS file shipped next to it)"
-            ) from None
+                    split, *place = member.name.split("/")  # 20news-bydate-train, newsgroup, file
+                    if member.isfile() and split == extracted.name and len(place) == 2 and all(map(_is_message, place)):
+                        items.append((place[0], place[1], archive.extractfile(member).read()))
+                # Reading stops at the tar end-of-archive block; read the gzip stream to its end
+                # so that its CRC is checked too.
+                while archive.fileobj.read(1 << 20):
+                    pass
+        except (tarfile.TarError, OSError, EOFError, gzip.BadGzipFile) as error:
+            raise ValueError(f"{archive_file} is corrupt or incomplete ({error}). {GOOD_COPY}.") from None
     else:
         present = sorted(p.name for p in root.iterdir())
         raise FileNotFoundError(
@@ -93,12 +127,39 @@ def _read_split(folder: str, subset: str) -> tuple[tuple[str, ...], tuple[str, .
             f"Copy the archive there, or unset {DATA_VARIABLE} to let scikit-learn download it."
         )
     items.sort(key=lambda item: (item[0], item[1]))
-    if len(items) != EXPECTED_COUNTS[subset]:
-        raise ValueError(
-            f"the {subset} split in {root} has {len(items)} messages, expected {EXPECTED_COUNTS[subset]}: "
-            "the archive or folder is partial or not the 'bydate' version"
-        )
+    verify_messages(subset, [(f"{c}/{n}", data) for c, n, data in items], str(where))
     return tuple(item[2].decode("latin-1") for item in items), tuple(item[0] for item in items)
+
+
+def verify_messages(subset: str, messages: Sequence[tuple[str, bytes]], source: str) -> None:
+    """Check ``(newsgroup/file, bytes)`` pairs, in order, against :data:`CONTENT_SHA256`.
+
+    Raises ``ValueError`` naming ``source``, the messages that are missing, extra or changed, and
+    how to get a good copy.
+    """
+    hashes = [(f"{subset}/{key}", hashlib.sha256(data).hexdigest()) for key, data in messages]
+    digest = hashlib.sha256()
+    for key, value in hashes:
+        digest.update(f"{key}\0{value}\n".encode())
+    if digest.hexdigest() == CONTENT_SHA256[subset]:
+        return
+    with gzip.open(MESSAGE_TABLE, "rt") as table:
+        expected = dict(line.split() for line in table if line.startswith(f"{subset}/"))
+    found = dict(hashes)
+    missing = sorted(set(expected) - set(found))
+    extra = sorted(set(found) - set(expected))
+    changed = sorted(k for k in set(found) & set(expected) if found[k][:8] != expected[k])
+
+    def listed(keys):
+        return ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+
+    problems = [f"{what}: {len(keys)} ({listed(keys)})" for what, keys in
+                (("changed", changed), ("missing", missing), ("not in the original", extra)) if keys]
+    raise ValueError(
+        f"the {subset} split read from {source} is not the published 20 Newsgroups 'bydate' data "
+        f"({len(found)} messages, expected {EXPECTED_COUNTS[subset]}); messages "
+        + "; ".join(problems or ["in another order or encoding"]) + f". {GOOD_COPY}."
+    )
 
 
 def _strip(text: str, remove: Sequence[str]) -> str:
@@ -154,10 +215,15 @@ def _from_sklearn(subset: str, categories, remove: tuple[str, ...]) -> Newsgroup
     from sklearn.datasets import fetch_20newsgroups
 
     try:
+        everything = fetch_20newsgroups(subset=subset, shuffle=False)
         bunch = fetch_20newsgroups(subset=subset, categories=categories, remove=remove, shuffle=False)
     except OSError as error:
         raise FileNotFoundError(
             f"20 Newsgroups is not available: {DATA_VARIABLE} is not set and scikit-learn's download failed "
             f"({error}). Put {ARCHIVE} in a folder and set {DATA_VARIABLE} to that folder."
         ) from None
+    # scikit-learn decodes the messages as latin-1, which round-trips to the original bytes
+    keys = ["/".join(Path(name).parts[-2:]) for name in everything.filenames]
+    verify_messages(subset, [(k, t.encode("latin-1")) for k, t in zip(keys, everything.data)],
+                    "scikit-learn's download (in ~/scikit_learn_data)")
     return Newsgroups(list(bunch.data), [int(label) for label in bunch.target], list(bunch.target_names))

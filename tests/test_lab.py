@@ -1,6 +1,8 @@
-"""A live smoke test: JupyterLab from the set-up environment runs chapter 1 through its UI."""
+"""Live tests in JupyterLab from the set-up environment: chapter 1 runs through the UI; chapter 3
+opened as committed shows no blank attention view; its bertviz cell draws when run, offline."""
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -15,6 +17,45 @@ from tests.browser import offline_browser, open_offline, screenshot
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = "01_self_attention.ipynb"
+CHAPTER_3 = "03_pretraining_bert.ipynb"
+
+
+def bertviz_cells() -> nbformat.NotebookNode:
+    """Chapter 3's cells that load MiniLM and draw its model view, and nothing else."""
+    notebook = fresh_copy(CHAPTER_3)
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    keep = [code[0]]  # imports
+    keep += [c for c in code if c.source.startswith("tokenizer = B.load_tokenizer()")]
+    keep += [c for c in code if c.source.startswith("minilm = B.load_pretrained()")]
+    keep += [c for c in code if "views.model_view(" in c.source]
+    assert len(keep) == 4, "chapter 3's set-up, tokenizer, MiniLM and model-view cells were not found"
+    notebook.cells = keep
+    return notebook
+
+
+def open_notebook(page_url: str, browser):
+    page, log = open_offline(browser, page_url, wait_ms=500, viewport=(1400, 1000))
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    select_kernel = page.get_by_role("button", name="Select", exact=True)
+    try:  # a fresh JupyterLab asks which kernel to start
+        select_kernel.wait_for(timeout=15_000)
+        select_kernel.click()
+    except Exception:
+        pass  # no dialog: a kernel was started without asking
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+    return page, log
+
+
+def run_all_cells(page, timeout_ms: int = 150_000) -> None:
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    page.wait_for_function(
+        """() => {
+            const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];
+            return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
+        }""",
+        timeout=timeout_ms,
+    )
 
 
 def free_port() -> int:
@@ -23,15 +64,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def jupyterlab(tmp_path):
-    """JupyterLab on localhost, no token, serving a *copy* of the chapter (autosave must not
-    touch the committed notebook)."""
-    notebook = nbformat.read(REPO / "chapters" / NOTEBOOK, as_version=4)
-    for cell in notebook.cells:  # a fresh copy, as a student would start from
+def fresh_copy(name: str) -> nbformat.NotebookNode:
+    """A chapter without outputs, as a student would start from."""
+    notebook = nbformat.read(REPO / "chapters" / name, as_version=4)
+    for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-    nbformat.write(notebook, tmp_path / NOTEBOOK)
+    return notebook
+
+
+@pytest.fixture
+def jupyterlab(tmp_path):
+    """JupyterLab on localhost, no token, serving *copies* of chapters (autosave must not touch
+    the committed notebooks): chapter 1 fresh, chapter 3 as committed, and a notebook of chapter
+    3's cells that draw a bertviz view."""
+    nbformat.write(fresh_copy(NOTEBOOK), tmp_path / NOTEBOOK)
+    shutil.copy(REPO / "chapters" / CHAPTER_3, tmp_path / CHAPTER_3)
+    nbformat.write(bertviz_cells(), tmp_path / "bertviz_live.ipynb")
     port = free_port()
     env = {**os.environ, "LMCORE_MODE": "quick", "JUPYTER_CONFIG_DIR": str(tmp_path / ".jupyter")}
     command = [
@@ -66,25 +115,9 @@ def jupyterlab(tmp_path):
 
 def test_chapter_runs_in_jupyterlab_through_the_ui(jupyterlab):
     with offline_browser() as browser:
-        page, log = open_offline(browser, f"{jupyterlab}/lab/tree/{NOTEBOOK}", wait_ms=500, viewport=(1400, 1000))
-        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-        select_kernel = page.get_by_role("button", name="Select", exact=True)
-        try:  # a fresh JupyterLab asks which kernel to start
-            select_kernel.wait_for(timeout=15_000)
-            select_kernel.click()
-        except Exception:
-            pass  # no dialog: a kernel was started without asking
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
-        page.get_by_role("menuitem", name="Run", exact=True).click()
-        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        page, log = open_notebook(f"{jupyterlab}/lab/tree/{NOTEBOOK}", browser)
         try:
-            page.wait_for_function(
-                """() => {
-                    const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];
-                    return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
-                }""",
-                timeout=150_000,
-            )
+            run_all_cells(page)
         finally:
             screenshot(page, "jupyterlab__01_self_attention")
         errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
@@ -95,3 +128,46 @@ def test_chapter_runs_in_jupyterlab_through_the_ui(jupyterlab):
     assert [t for t in error_texts if "Error" in t or "Traceback" in t] == []
     assert images >= 6, f"expected the attention heatmaps and plots, found {images} images"
     assert cells > 30
+
+
+def test_chapter_3_as_committed_shows_no_blank_attention_view(jupyterlab):
+    """Opened without running, JupyterLab runs no stored script: each view shows its static
+    picture of the same attention and the line that says how to interact."""
+    stored = nbformat.read(REPO / "chapters" / CHAPTER_3, as_version=4)
+    expected = sum("lmcore-attention-view" in str(c.get("outputs", "")) for c in stored.cells)
+    assert expected >= 2, "chapter 3 should store its bertviz views"
+    with offline_browser() as browser:
+        page, log = open_offline(browser, f"{jupyterlab}/lab/tree/{CHAPTER_3}", wait_ms=500, viewport=(1400, 1000))
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+        page.wait_for_timeout(2000)
+        views = page.evaluate(
+            """() => [...document.querySelectorAll('.lmcore-attention-view')].map(view => {
+                const img = view.querySelector('img');
+                return {text: view.innerText, picture: !!img && img.complete && img.naturalWidth > 100};
+            })"""
+        )
+        view = page.locator(".lmcore-attention-view").first
+        view.scroll_into_view_if_needed()
+        screenshot(page, "jupyterlab__03_stored_attention_view")
+    assert len(views) == expected, views
+    assert all(v["picture"] and "run this cell" in v["text"] for v in views), views
+    assert log.blocked == []
+
+
+def test_chapter_3_bertviz_cell_draws_live_offline(jupyterlab):
+    """Run through JupyterLab's UI with the network blocked, the model view draws its tokens and
+    attention lines, and the static picture gives way to it."""
+    with offline_browser() as browser:
+        page, log = open_notebook(f"{jupyterlab}/lab/tree/bertviz_live.ipynb", browser)
+        try:
+            run_all_cells(page, timeout_ms=120_000)
+            page.wait_for_selector(".lmcore-attention-view iframe", timeout=30_000)
+            page.wait_for_timeout(3000)
+        finally:
+            screenshot(page, "jupyterlab__03_live_bertviz")
+        frame = next(f for f in page.frames if f != page.main_frame and f.locator("svg").count())
+        lines, texts = frame.locator("line").count(), frame.locator("text").count()
+        picture_visible = page.locator(".lmcore-attention-picture img").first.is_visible()
+    assert lines > 100 and texts >= 10, (lines, texts)
+    assert not picture_visible
+    assert log.blocked == []

@@ -66,7 +66,7 @@ def test_partial_archive_is_refused(tmp_path):
             info = tarfile.TarInfo(f"20news-bydate-train/sci.space/{i}")
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))
-    with pytest.raises(ValueError, match="has 3 messages, expected 11314"):
+    with pytest.raises(ValueError, match=r"\(3 messages, expected 11314\); messages missing: 11314 .*not in the original: 3"):
         N.load_20newsgroups("train", data_dir=tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [N.ARCHIVE]  # nothing extracted or cached
 
@@ -79,3 +79,69 @@ def test_extracted_folders_work_too(tmp_path):
     test = N.load_20newsgroups("test", data_dir=tmp_path)
     assert len(test) == 7_532
     shutil.rmtree(tmp_path / "20news-bydate-test")
+
+
+def _extract_train(tmp_path) -> Path:
+    folder = tmp_path / "extracted"
+    with tarfile.open(Path(SHARED) / N.ARCHIVE) as archive:
+        members = [m for m in archive.getmembers() if m.name.startswith("20news-bydate-train")]
+        archive.extractall(folder, members=members, filter="data")
+    return folder
+
+
+@needs_data
+def test_a_flipped_bit_in_the_archive_is_never_used(tmp_path):
+    """A bit flipped anywhere (a message, the tar padding after its end, the gzip trailer) gives a
+    clear error naming the file; nothing is loaded silently altered."""
+    original = (Path(SHARED) / N.ARCHIVE).read_bytes()
+    for where in (len(original) // 2, len(original) - 20, len(original) - 3):
+        damaged = bytearray(original)
+        damaged[where] ^= 0x10
+        folder = tmp_path / f"flip{where}"
+        folder.mkdir()
+        (folder / N.ARCHIVE).write_bytes(bytes(damaged))
+        N._read_split.cache_clear()
+        with pytest.raises(ValueError, match=rf"{folder / N.ARCHIVE}.*(corrupt|not the published)") as error:
+            N.load_20newsgroups("train", data_dir=folder)
+        assert "again" in str(error.value)  # says how to get a good copy
+
+
+@needs_data
+def test_an_edited_or_replaced_message_is_named(tmp_path):
+    folder = _extract_train(tmp_path)
+    space = folder / "20news-bydate-train" / "sci.space"
+    first, second = sorted(space.iterdir())[:2]
+    first.write_bytes(first.read_bytes().replace(b"space", b"spice", 1))
+    second.unlink()
+    with pytest.raises(ValueError, match=rf"changed: 1 \(train/sci.space/{first.name}\).*missing: 1 "
+                                         rf"\(train/sci.space/{second.name}\)"):
+        N.load_20newsgroups("train", data_dir=folder)
+
+
+@needs_data
+def test_harmless_extras_are_ignored_and_a_repacked_archive_is_accepted(tmp_path):
+    folder = _extract_train(tmp_path)
+    (folder / "20news-bydate-train" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (folder / "20news-bydate-train" / "sci.space" / "Thumbs.db").write_bytes(b"thumbnails")
+    (folder / "20news-bydate-train" / "sci.space" / "._60804").write_bytes(b"AppleDouble")
+    assert len(N.load_20newsgroups("train", data_dir=folder)) == 11_314
+    repacked = tmp_path / "repacked.tar.gz"  # another packing of the same messages: other bytes
+    with tarfile.open(repacked, "w:gz", compresslevel=1) as archive:
+        archive.add(folder / "20news-bydate-train", arcname="20news-bydate-train")
+    assert repacked.read_bytes() != (Path(SHARED) / N.ARCHIVE).read_bytes()
+    train = N.load_20newsgroups("train", data_dir=repacked)  # LMCORE_DATA may name the archive itself
+    assert len(train) == 11_314
+
+
+def test_scikit_learns_download_is_verified_too(monkeypatch):
+    """The fallback's messages go through the same digest: an altered cache is refused."""
+    from types import SimpleNamespace
+
+    import sklearn.datasets
+
+    fake = SimpleNamespace(data=["From: a\n\nhello"], filenames=["/cache/20news_home/train/sci.space/1"],
+                           target=[0], target_names=["sci.space"])
+    monkeypatch.delenv(N.DATA_VARIABLE, raising=False)
+    monkeypatch.setattr(sklearn.datasets, "fetch_20newsgroups", lambda **kwargs: fake)
+    with pytest.raises(ValueError, match=r"scikit-learn's download.*not in the original: 1 \(train/sci.space/1\)"):
+        N.load_20newsgroups("train")
