@@ -12,9 +12,13 @@ geometric mean of their probabilities, the weight chosen on the validation split
 test set); and score everything on the full test set.
 
 A run writes ``metrics.json``, ``confusion_matrix.csv``, ``probabilities.npz`` and the
-fine-tuned weights (``model.safetensors``) to its output folder. Called again with the same
+fine-tuned weights (``model.safetensors``) to its output folder, each file atomically (written
+to a temporary name, flushed, renamed), and last ``manifest.json`` with every file's SHA-256 and
+the configuration: a run is finished when its manifest is there. Called again with the same
 configuration and folder, :func:`run_project` reads that finished run back instead of training
-again (``reuse=False`` forces a new run), so chapter 5 and the command line share one run.
+again (``reuse=False`` forces a new run), so chapter 5 and the command line share one run; a
+damaged file is found by its hash and the run is trained again, and a finished run of another
+configuration is never replaced (the command line stops unless ``--overwrite``).
 """
 
 from __future__ import annotations
@@ -22,10 +26,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import platform
+import sys
+import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +44,18 @@ from .classify import average_views, fine_tune, predict_views, tfidf_baseline
 from .newsgroups import load_20newsgroups
 from .train import pick_device
 
-__all__ = ["ProjectConfig", "run_project", "load_finished_run", "default_output_dir", "scores", "geometric_ensemble", "most_confused_pairs", "main"]
+__all__ = [
+    "ProjectConfig",
+    "run_project",
+    "load_finished_run",
+    "inspect_run_folder",
+    "FinishedRunExists",
+    "default_output_dir",
+    "scores",
+    "geometric_ensemble",
+    "most_confused_pairs",
+    "main",
+]
 
 SETTINGS = {"full": (), "removed": ("headers", "footers", "quotes")}
 
@@ -60,12 +78,47 @@ class ProjectConfig:
     seed: int = 0
 
     def __post_init__(self):
+        """Every field checked before any work starts; errors name the field."""
         if self.setting not in SETTINGS:
             raise ValueError(f"setting must be one of {sorted(SETTINGS)}; got {self.setting!r}")
-        if not 0.0 < self.validation_fraction < 0.5:
-            raise ValueError(f"validation_fraction must be in (0, 0.5); got {self.validation_fraction}")
-        if not isinstance(self.test_windows, int) or self.test_windows < 0:
-            raise ValueError(f"test_windows must be a non-negative integer; got {self.test_windows!r}")
+        if self.truncation not in ("head", "head+tail"):
+            raise ValueError(f"truncation must be 'head' or 'head+tail'; got {self.truncation!r}")
+        if self.pooling not in ("cls", "mean"):
+            raise ValueError(f"pooling must be 'cls' or 'mean'; got {self.pooling!r}")
+        for name in ("max_length", "epochs", "batch_size"):
+            _expect_int(name, getattr(self, name), minimum=1)
+        if self.max_length < 8:
+            raise ValueError(f"max_length must be at least 8 to hold [CLS], [SEP] and some text; got {self.max_length}")
+        for name in ("train_limit", "test_limit"):  # None means all; 0 or -5 would silently mean all
+            if getattr(self, name) is not None:
+                _expect_int(name, getattr(self, name), minimum=1)
+        _expect_int("test_windows", self.test_windows, minimum=0)
+        _expect_int("seed", self.seed, minimum=0)
+        _expect_number("lr", self.lr, low=0.0, high=math.inf, low_open=True)
+        _expect_number("dropout", self.dropout, low=0.0, high=1.0, high_open=True)
+        _expect_number("validation_fraction", self.validation_fraction, low=0.0, high=0.5, low_open=True,
+                       high_open=True)
+        if not isinstance(self.bf16, bool):
+            raise TypeError(f"bf16 must be True or False; got {self.bf16!r}")
+
+
+def _expect_int(name: str, value, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer; got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer of at least {minimum}; got {value!r}")
+
+
+def _expect_number(name: str, value, low: float, high: float, low_open=False, high_open=False) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a number; got {value!r}")
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if high == math.inf:
+        interval = "(0, inf): a positive number" if low_open and low == 0 else f"[{low:g}, inf)"
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if math.isnan(value) or too_low or too_high:
+        raise ValueError(f"{name} must be in {interval}; got {value!r}")
 
 
 def scores(labels, predictions) -> dict:
@@ -161,30 +214,91 @@ def code_version() -> str:
     return digest.hexdigest()[:12]
 
 
+MANIFEST = "manifest.json"
+RUN_FILES = ("metrics.json", "confusion_matrix.csv", "probabilities.npz", "model.safetensors")
+
+
+class FinishedRunExists(RuntimeError):
+    """The output folder holds a finished run of another configuration."""
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def inspect_run_folder(folder: str | Path) -> tuple[dict | None, str]:
+    """``(manifest, problem)`` of a run folder: the manifest when every file it lists is there
+    with its recorded SHA-256, else ``None`` and what is wrong (``""`` for an empty folder)."""
+    folder = Path(folder)
+    manifest_file = folder / MANIFEST
+    if not manifest_file.exists():
+        leftovers = [name for name in RUN_FILES if (folder / name).exists()]
+        return None, (f"{_shown(folder)} holds {leftovers} but no {MANIFEST}: an unfinished run" if leftovers else "")
+    try:
+        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+        files = dict(manifest["files"])
+        dict(manifest["config"])
+    except (ValueError, KeyError, TypeError) as error:
+        return None, f"{_shown(manifest_file)} is damaged ({error})"
+    for name, expected in files.items():
+        path = folder / name
+        if not path.is_file():
+            return None, f"{_shown(path)} is missing"
+        if _file_sha256(path) != expected:
+            return None, f"{_shown(path)} does not match its SHA-256 in {MANIFEST} (damaged or edited)"
+    return manifest, ""
+
+
+def _shown(path: Path) -> str:
+    """A path relative to the working directory or the repository when it lies inside them."""
+    path = Path(path).resolve()
+    for root in (Path.cwd(), Path(__file__).resolve().parent.parent):
+        if path.is_relative_to(root):
+            return str(path.relative_to(root))
+    return str(path)
+
+
 def load_finished_run(folder: str | Path, config: ProjectConfig) -> dict | None:
-    """The run stored in ``folder`` if it was made with exactly ``config``, else ``None``."""
+    """The finished run stored in ``folder`` if it was made with exactly ``config`` and every
+    file matches its recorded hash; ``None`` (saying why) when there is none or it is damaged.
+    Raises :class:`FinishedRunExists` when the folder holds a finished run of another
+    configuration: it is never silently replaced."""
     from safetensors.torch import load_file
 
     folder = Path(folder)
-    needed = [folder / name for name in ("metrics.json", "probabilities.npz", "model.safetensors")]
-    if not all(path.exists() for path in needed):
+    manifest, problem = inspect_run_folder(folder)
+    if manifest is None:
+        if problem:
+            print(f"lmcore.project: {problem}; training again", file=sys.stderr)
         return None
-    results = json.loads(needed[0].read_text())
-    # runs stored before test-time windows existed predicted from one view of each message
-    results["config"] = {"test_windows": 0, **results.get("config", {})}
-    if results["config"] != asdict(config):
-        return None
-    with np.load(needed[1]) as stored:
+    if manifest["config"] != asdict(config):
+        raise FinishedRunExists(
+            f"{_shown(folder)} holds a finished run of another configuration ({_difference(manifest['config'], config)}); "
+            "choose another output folder, or pass --overwrite (overwrite=True) to replace it"
+        )
+    results = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    with np.load(folder / "probabilities.npz", allow_pickle=False) as stored:
         arrays = {name: stored[name] for name in stored.files}
     model = B.BertForSequenceClassification(B.load_pretrained(), num_labels=len(results["names"]),
                                             pooling=config.pooling)
-    model.load_state_dict(load_file(str(needed[2])))
+    model.load_state_dict(load_file(str(folder / "model.safetensors")))
     model.eval()
     remove = SETTINGS[config.setting]
     all_test_texts = load_20newsgroups("test", remove=remove).texts
     test_texts = [all_test_texts[i] for i in _test_index(len(all_test_texts), config)]
+    print(f"reused the finished run of {manifest.get('finished', results.get('finished', '?'))} in {_shown(folder)}")
     return {**results, "arrays": arrays, "model": model, "tokenizer": B.load_tokenizer(), "test_texts": test_texts,
-            "reused_from": str(folder)}
+            "reused_from": _shown(folder)}
+
+
+def _difference(stored: dict, config: ProjectConfig) -> str:
+    wanted = asdict(config)
+    changed = [f"{k}: {stored.get(k)!r} there, {wanted[k]!r} now" for k in wanted if stored.get(k) != wanted[k]]
+    return "; ".join(changed) or "fields differ"
 
 
 def run_project(config: ProjectConfig, output_dir: str | Path | None = None, progress: bool = True,
@@ -274,7 +388,30 @@ def run_project(config: ProjectConfig, output_dir: str | Path | None = None, pro
     return {**results, "arrays": arrays, "model": model, "tokenizer": tokenizer, "test_texts": test_texts}
 
 
+def _write_atomically(path: Path, write) -> str:
+    """Write ``path`` through ``write(temporary_path)``, flush it to disk, then rename it into
+    place, so a crash leaves the old file or the new one, never half of one. Returns its SHA-256."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    temporary = Path(temporary)
+    try:
+        write(temporary)
+        with temporary.open("rb+") as written:
+            os.fsync(written.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return _file_sha256(path)
+
+
+def _save_arrays(path: Path, arrays: dict) -> None:
+    with path.open("wb") as handle:  # a handle: given a path, NumPy would append ".npz" to the name
+        np.savez_compressed(handle, **arrays)
+
+
 def write_outputs(folder: Path, results: dict, arrays: dict, predictions: dict, model) -> None:
+    """Write a run's files atomically, and its manifest last. A folder holding a finished run of
+    another configuration is never overwritten: the new run goes beside it."""
     from safetensors.torch import save_file
     from sklearn.metrics import confusion_matrix
 
@@ -282,21 +419,55 @@ def write_outputs(folder: Path, results: dict, arrays: dict, predictions: dict, 
 
     if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
         return
+    manifest, _ = inspect_run_folder(folder) if folder.exists() else (None, "")
+    if manifest is not None and manifest["config"] != results["config"]:
+        folder = folder.with_name(f"{folder.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+        print(f"lmcore.project: the output folder holds a finished run of another configuration; "
+              f"this run is written beside it, to {_shown(folder)}", file=sys.stderr)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "metrics.json").unlink(missing_ok=True)
+    (folder / MANIFEST).unlink(missing_ok=True)  # the folder holds no finished run until the end
     matrix = confusion_matrix(arrays["test_labels"], predictions["ensemble"], labels=range(len(results["names"])))
     header = "true \\ predicted," + ",".join(results["names"])
     rows = [f"{name}," + ",".join(map(str, row)) for name, row in zip(results["names"], matrix)]
-    (folder / "confusion_matrix.csv").write_text("\n".join([header] + rows) + "\n")
-    np.savez_compressed(folder / "probabilities.npz", **arrays)
     state = {name: tensor.detach().contiguous() for name, tensor in _unwrap(model).state_dict().items()}
-    save_file(state, str(folder / "model.safetensors"))
-    # metrics.json last: its presence with a matching config marks the run as finished
-    (folder / "metrics.json").write_text(json.dumps(results, indent=2, default=float))
+    writers = {
+        "metrics.json": lambda path: path.write_text(json.dumps(results, indent=2, default=float), encoding="utf-8"),
+        "confusion_matrix.csv": lambda path: path.write_text("\n".join([header] + rows) + "\n", encoding="utf-8"),
+        "probabilities.npz": lambda path: _save_arrays(path, arrays),
+        "model.safetensors": lambda path: save_file(state, str(path)),
+    }
+    files = {name: _write_atomically(folder / name, write) for name, write in writers.items()}
+    manifest = {"config": results["config"], "finished": results["finished"], "files": files}
+    _write_atomically(folder / MANIFEST, lambda path: path.write_text(json.dumps(manifest, indent=2), encoding="utf-8"))
 
 
 def _unwrap(model):
     return model.module if hasattr(model, "module") else model
+
+
+def _flag(message: str) -> str:
+    """A ProjectConfig error, worded for the command line: ``train_limit ...`` -> ``--train-limit ...``."""
+    name, _, rest = message.partition(" ")
+    return f"--{name.replace('_', '-')} {rest}" if name in {f.name for f in fields(ProjectConfig)} else message
+
+
+def check_output_folder(folder: Path, config: ProjectConfig, overwrite: bool) -> None:
+    """Before any work: the folder can be created and written, and holds no finished run of
+    another configuration (unless ``overwrite``, which then marks that run as replaced)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-")
+        probe.close()
+    except OSError as error:
+        raise ValueError(f"--output {folder} cannot be created or written ({error.strerror or error})") from None
+    manifest, _ = inspect_run_folder(folder)
+    if manifest is not None and manifest["config"] != asdict(config):
+        if not overwrite:
+            raise FinishedRunExists(
+                f"--output {_shown(folder)} holds a finished run of another configuration "
+                f"({_difference(manifest['config'], config)}); choose another folder or pass --overwrite"
+            )
+        (folder / MANIFEST).unlink()
 
 
 def main(argv=None) -> int:
@@ -314,23 +485,33 @@ def main(argv=None) -> int:
     parser.add_argument("--dropout", type=float, default=defaults.dropout)
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (GPUs, CPUs with avx512_bf16 or AMX)")
     parser.add_argument("--again", action="store_true", help="train even if --output holds this run already")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a finished run of another configuration in --output")
     parser.add_argument("--train-limit", type=int, default=None)
     parser.add_argument("--test-limit", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, required=True, help="folder for metrics.json, confusion_matrix.csv")
     args = parser.parse_args(argv)
-    config = ProjectConfig(
-        setting=args.setting, max_length=args.max_length, truncation=args.truncation, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, pooling=args.pooling, test_windows=args.test_windows,
-        dropout=args.dropout, bf16=args.bf16, train_limit=args.train_limit, test_limit=args.test_limit, seed=args.seed,
-    )
+    try:  # every argument is checked before anything is loaded or trained
+        config = ProjectConfig(
+            setting=args.setting, max_length=args.max_length, truncation=args.truncation, epochs=args.epochs,
+            batch_size=args.batch_size, lr=args.lr, pooling=args.pooling, test_windows=args.test_windows,
+            dropout=args.dropout, bf16=args.bf16, train_limit=args.train_limit, test_limit=args.test_limit,
+            seed=args.seed,
+        )
+        limit = B.BertConfig.from_json(B.default_checkpoint() / "config.json").max_position_embeddings
+        if config.max_length > limit:
+            raise ValueError(f"max_length must be at most {limit}, the model's limit; got {config.max_length}")
+        check_output_folder(args.output, config, args.overwrite)
+    except (ValueError, TypeError, FinishedRunExists) as error:
+        parser.error(_flag(str(error)))
     results = run_project(config, args.output, reuse=not args.again)
     for name, row in results["test"].items():
         print(f"{name:10} accuracy {row['accuracy']:.4f}  macro F1 {row['macro_f1']:.4f}")
     if config.test_windows:
         print(f"bert from the truncated view alone: accuracy {results['test_one_view']['bert']['accuracy']:.4f}")
     print(f"fine-tuning {results['timings']['fine_tuning_seconds'] / 60:.1f} min on {results['hardware']}; "
-          f"results in {args.output}")
+          f"results in {_shown(args.output)}")
     return 0
 
 

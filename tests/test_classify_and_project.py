@@ -2,12 +2,15 @@
 
 import json
 import os
+import re
+import shutil
 
 import numpy as np
 import pytest
 import torch
 
 from lmcore import bert as B
+from lmcore import project
 from lmcore.classify import (
     average_views,
     encode_texts,
@@ -18,8 +21,11 @@ from lmcore.classify import (
     tfidf_baseline,
 )
 from lmcore.project import (
+    FinishedRunExists,
     ProjectConfig,
+    check_output_folder,
     geometric_ensemble,
+    inspect_run_folder,
     load_finished_run,
     main,
     most_confused_pairs,
@@ -137,7 +143,7 @@ def test_config_validation():
 
 
 @pytest.mark.skipif(not os.environ.get("LMCORE_DATA"), reason="needs LMCORE_DATA (CI sets it)")
-def test_command_line_entry_writes_metrics_and_confusion_matrix_and_is_reused(tmp_path):
+def test_command_line_entry_writes_metrics_and_confusion_matrix_and_is_reused(tmp_path, capsys):
     arguments = ["--setting", "removed", "--max-length", "32", "--epochs", "1", "--train-limit", "320",
                  "--test-limit", "64", "--test-windows", "2", "--output", str(tmp_path)]
     main(arguments)
@@ -151,23 +157,112 @@ def test_command_line_entry_writes_metrics_and_confusion_matrix_and_is_reused(tm
 
     # what chapter 5 does: the same configuration and folder read the command line's run back
     config = ProjectConfig(setting="removed", max_length=32, epochs=1, train_limit=320, test_limit=64, test_windows=2)
+    capsys.readouterr()
     reused = run_project(config, output_dir=tmp_path)
-    assert reused["reused_from"] == str(tmp_path) and reused["test"] == metrics["test"]
+    assert "reused the finished run of" in capsys.readouterr().out
+    assert reused["reused_from"] == project._shown(tmp_path) and reused["test"] == metrics["test"]
     assert len(reused["test_texts"]) == 64
     probabilities = predict_texts(reused["model"], reused["tokenizer"], reused["test_texts"], 32, "head+tail", windows=2)
     np.testing.assert_allclose(probabilities, reused["arrays"]["bert_test"], atol=1e-5)
     one_view = predict_texts(reused["model"], reused["tokenizer"], reused["test_texts"], 32, "head+tail")
     np.testing.assert_allclose(one_view, reused["arrays"]["bert_test_one_view"], atol=1e-5)
     assert metrics["test_one_view"]["bert"]["accuracy"] == (one_view.argmax(1) == reused["arrays"]["test_labels"]).mean()
-    # a different configuration is not mistaken for it
-    assert load_finished_run(tmp_path, ProjectConfig(setting="removed", max_length=64)) is None
-    assert load_finished_run(tmp_path, ProjectConfig(**{**config.__dict__, "test_windows": 0})) is None
-    # a run stored before test-time windows existed counts as one made with none
-    stored = json.loads((tmp_path / "metrics.json").read_text())
-    del stored["config"]["test_windows"]
-    (tmp_path / "metrics.json").write_text(json.dumps({**stored, "config": {**stored["config"]}}))
-    assert load_finished_run(tmp_path, config) is None
-    assert load_finished_run(tmp_path, ProjectConfig(**{**config.__dict__, "test_windows": 0})) is not None
+    # a different configuration is not mistaken for it, and never replaces it
+    other = ProjectConfig(**{**config.__dict__, "seed": 1})
+    with pytest.raises(FinishedRunExists, match=r"another configuration \(seed: 0 there, 1 now\)"):
+        load_finished_run(tmp_path, other)
+    with pytest.raises(SystemExit):  # the command line stops before loading anything
+        main([*arguments, "--seed", "1"])
+    assert "seed: 0 there, 1 now" in capsys.readouterr().err
+    check_damage_is_found_and_runs_are_never_lost(tmp_path, config, capsys)
+
+
+def check_damage_is_found_and_runs_are_never_lost(finished, config, capsys):
+    """Every file of a finished run is hash-checked before reuse; damage means training again."""
+    base = finished.parent / "copies"
+
+    def copy(name):
+        folder = base / name
+        shutil.copytree(finished, folder)
+        return folder
+
+    flipped = copy("flipped")
+    weights = bytearray((flipped / "model.safetensors").read_bytes())
+    weights[len(weights) // 2] ^= 0x01
+    (flipped / "model.safetensors").write_bytes(bytes(weights))
+    assert load_finished_run(flipped, config) is None
+    assert "model.safetensors does not match its SHA-256" in capsys.readouterr().err
+
+    half = copy("half-written")
+    metrics = (half / "metrics.json").read_text()
+    (half / "metrics.json").write_text(metrics[: len(metrics) // 2])
+    assert load_finished_run(half, config) is None
+    assert "metrics.json does not match its SHA-256" in capsys.readouterr().err
+
+    unfinished = copy("unfinished")  # killed before its manifest was written
+    (unfinished / "manifest.json").unlink()
+    assert load_finished_run(unfinished, config) is None
+    assert "no manifest.json: an unfinished run" in capsys.readouterr().err
+
+    replaced = copy("overwrite")
+    other = ProjectConfig(**{**config.__dict__, "seed": 1})
+    check_output_folder(replaced, other, overwrite=True)  # --overwrite: the old run no longer counts
+    assert inspect_run_folder(replaced) == (None, f"{project._shown(replaced)} holds "
+                                                  "['metrics.json', 'confusion_matrix.csv', 'probabilities.npz', "
+                                                  "'model.safetensors'] but no manifest.json: an unfinished run")
+
+
+def test_a_finished_run_of_another_configuration_is_never_overwritten(tmp_path, capsys):
+    """Called as a library with reuse=False into a folder holding another finished run, the new
+    run is written beside it; each file is written atomically and the manifest last."""
+    import torch
+
+    def write(config, seed_value):
+        results = {"config": config.__dict__, "names": ["a", "b"], "finished": f"run {seed_value}"}
+        arrays = {"test_labels": np.array([0, 1]), "p": np.array([[0.9, 0.1], [0.2, 0.8]])}
+        project.write_outputs(tmp_path / "run", results, arrays, {"ensemble": np.array([0, 1])},
+                              torch.nn.Linear(2, 2))
+
+    write(ProjectConfig(seed=0), 0)
+    first, _ = inspect_run_folder(tmp_path / "run")
+    assert first is not None and set(first["files"]) == set(project.RUN_FILES)
+    write(ProjectConfig(seed=1), 1)
+    assert inspect_run_folder(tmp_path / "run")[0] == first  # untouched
+    beside = [p for p in tmp_path.iterdir() if p.name.startswith("run-")]
+    assert len(beside) == 1 and inspect_run_folder(beside[0])[0]["config"]["seed"] == 1
+    assert "written beside it" in capsys.readouterr().err
+    assert not [p for p in (tmp_path / "run").iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--train-limit", "0"], "--train-limit must be an integer of at least 1; got 0"),
+        (["--train-limit", "-5"], "--train-limit must be an integer of at least 1; got -5"),
+        (["--test-limit", "0"], "--test-limit must be an integer of at least 1"),
+        (["--max-length", "600"], "--max-length must be at most 512"),
+        (["--max-length", "4"], "--max-length must be at least 8"),
+        (["--dropout", "1.0"], r"--dropout must be in \[0, 1\); got 1.0"),
+        (["--lr", "0"], "--lr must be in \\(0, inf\\)"),
+        (["--epochs", "0"], "--epochs must be an integer of at least 1"),
+        (["--batch-size", "-1"], "--batch-size must be an integer of at least 1"),
+        (["--test-windows", "-1"], "--test-windows must be an integer of at least 0"),
+        (["--lr", "nan"], "--lr must be in"),
+    ],
+)
+def test_the_command_line_checks_every_argument_before_any_work(tmp_path, capsys, arguments, message):
+    with pytest.raises(SystemExit) as exit_:
+        main([*arguments, "--output", str(tmp_path / "out")])
+    assert exit_.value.code == 2 and re.search(message, capsys.readouterr().err)
+
+
+def test_an_unwritable_output_folder_is_refused_before_any_work(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(SystemExit):
+        main(["--output", str(blocker / "out")])
+    err = capsys.readouterr().err
+    assert "--output" in err and "cannot be created or written" in err
 
 
 def test_most_confused_pairs():
