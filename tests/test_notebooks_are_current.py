@@ -54,3 +54,16 @@ def test_the_staleness_check_catches_an_edited_cell(tmp_path):
     edited = tmp_path / "01_edited.ipynb"
     edited.write_text(json.dumps(notebook))
     assert any("code cells changed" in problem for problem in notebooks.problems(edited))
+
+
+def test_the_staleness_check_catches_an_edited_lmcore_function_a_chapter_shows(monkeypatch):
+    """Editing a function that a chapter prints with show_source makes that chapter stale."""
+    chapter = CHAPTERS[0]
+    shown = notebooks.shown_sources(nbformat.read(chapter, as_version=4))
+    assert shown, "chapter 1 shows lmcore source"
+    original = notebooks.lmcore_source()
+    assert notebooks.problems(chapter) == []
+    index, text = shown[0]
+    edited_function = text.strip().replace("\n", "\n    # a comment added after the run\n", 1)
+    monkeypatch.setattr(notebooks, "lmcore_source", lambda: original.replace(text.strip(), edited_function))
+    assert any(f"cell {index} shows lmcore source that changed" in p for p in notebooks.problems(chapter))

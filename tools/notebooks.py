@@ -9,7 +9,8 @@ stores the full-mode outputs. It stamps the notebook's metadata with a hash of i
 cells, the hardware, the date and both wall times, and rewrites the notebook's run-time line
 (the markdown cell tagged ``lmcore-runtime``) from those measurements, so the time a reader
 sees was measured, not typed. ``check`` fails when a notebook's code changed after its
-outputs were stored: the tests call it, so shown results are never stale.
+outputs were stored, or when lmcore source that a notebook shows (``show_source``) no longer
+reads as it did in the stored output: the tests call it, so shown results are never stale.
 """
 
 from __future__ import annotations
@@ -48,6 +49,24 @@ def code_hash(notebook: nbformat.NotebookNode) -> str:
             digest.update(cell.source.strip().encode("utf-8"))
             digest.update(b"\0")
     return digest.hexdigest()
+
+
+def lmcore_source() -> str:
+    """All of lmcore's source, the text that ``show_source`` outputs are compared with."""
+    return "\n".join(path.read_text(encoding="utf-8") for path in sorted((REPO / "lmcore").rglob("*.py")))
+
+
+def shown_sources(notebook: nbformat.NotebookNode) -> list[tuple[int, str]]:
+    """``(cell index, source text)`` of every stored ``show_source`` output."""
+    shown = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code" or "show_source(" not in cell.source:
+            continue
+        for output in cell.get("outputs", []):
+            text = output.get("data", {}).get("text/plain")
+            if text:
+                shown.append((index, text if isinstance(text, str) else "".join(text)))
+    return shown
 
 
 def hardware() -> str:
@@ -175,6 +194,13 @@ def problems(path: Path) -> list[str]:
             f"{path.name}: code cells changed after the outputs were stored; "
             f"re-run `python tools/notebooks.py run {_shown(path)}`"
         )
+    source = lmcore_source()
+    for index, text in shown_sources(notebook):
+        if text.strip() not in source:
+            found.append(
+                f"{path.name}: cell {index} shows lmcore source that changed after the run ({text.strip().splitlines()[0][:60]}); "
+                f"re-run `python tools/notebooks.py run {_shown(path)}`"
+            )
     counts = [cell.execution_count for cell in notebook.cells if cell.cell_type == "code"]
     if counts != list(range(1, len(counts) + 1)):
         found.append(f"{path.name}: code cells were not run once, top to bottom (execution counts {counts})")
