@@ -77,7 +77,7 @@ def _check_query_key_value(query, key, value) -> None:
 def _check_mask(mask, scores_shape: torch.Size) -> None:
     expect_tensor("mask", mask)
     if mask.dtype != torch.bool:
-        raise ValueError(
+        raise TypeError(
             f"mask must be a bool tensor (True = may attend); got dtype {mask.dtype}. "
             "An additive float mask m converts with (m == 0)."
         )
@@ -265,7 +265,7 @@ def copy_from_torch_multihead(ours: MultiHeadAttention, theirs: nn.MultiheadAtte
     ``(3 * d_model, d_model)``: rows for queries, then keys, then values.
     """
     if not isinstance(ours, MultiHeadAttention) or not isinstance(theirs, nn.MultiheadAttention):
-        raise ValueError(
+        raise TypeError(
             "expected (lmcore MultiHeadAttention, torch.nn.MultiheadAttention); got "
             f"({type(ours).__name__}, {type(theirs).__name__})"
         )

@@ -33,7 +33,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import expect_probability, expect_rank, expect_tensor
+from ._checks import (
+    expect_ids_below,
+    expect_int,
+    expect_integer_tensor,
+    expect_probability,
+    expect_tensor,
+    expect_zeros_and_ones,
+)
 from .attention import padding_mask
 from .transformer import Encoder
 
@@ -173,28 +180,22 @@ class BertModel(nn.Module):
         self.apply(init_bert_weights)
 
     def _check_inputs(self, input_ids, attention_mask, token_type_ids):
-        expect_tensor("input_ids", input_ids)
-        expect_rank("input_ids", input_ids, (2,), "(batch, seq) of token ids")
-        if input_ids.dtype not in (torch.int64, torch.int32):
-            raise ValueError(f"input_ids must hold integer token ids; got dtype {input_ids.dtype}")
+        expect_integer_tensor("input_ids", input_ids)
         batch, length = input_ids.shape
-        if length == 0:
-            raise ValueError(f"input_ids is an empty sequence; got shape {tuple(input_ids.shape)}")
         if length > self.config.max_position_embeddings:
             raise ValueError(
-                f"sequence of {length} tokens is longer than the model allows "
+                f"input_ids: a sequence of {length} tokens is longer than the model allows "
                 f"(max_position_embeddings={self.config.max_position_embeddings}); truncate it"
             )
-        if input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size:
-            raise ValueError(
-                f"input_ids must lie in [0, {self.config.vocab_size}); got values from "
-                f"{int(input_ids.min())} to {int(input_ids.max())}"
-            )
+        expect_ids_below("input_ids", input_ids, self.config.vocab_size)
         for name, other in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids)):
-            if other is not None and tuple(other.shape) != (batch, length):
+            if other is not None and tuple(expect_tensor(name, other).shape) != (batch, length):
                 raise ValueError(f"{name} must have the shape of input_ids {(batch, length)}; got {tuple(other.shape)}")
-        if token_type_ids is not None and (token_type_ids.min() < 0 or token_type_ids.max() >= self.config.type_vocab_size):
-            raise ValueError(f"token_type_ids must lie in [0, {self.config.type_vocab_size})")
+        if attention_mask is not None:
+            expect_zeros_and_ones("attention_mask", attention_mask)
+        if token_type_ids is not None:
+            expect_integer_tensor("token_type_ids", token_type_ids, "(batch, seq) of segment ids")
+            expect_ids_below("token_type_ids", token_type_ids, self.config.type_vocab_size)
 
     def forward(
         self,
@@ -258,10 +259,11 @@ class BertForSequenceClassification(nn.Module):
 
     def __init__(self, bert: BertModel, num_labels: int, pooling: str = "cls", dropout: float | None = None):
         super().__init__()
+        if not isinstance(bert, BertModel):
+            raise TypeError(f"bert must be an lmcore BertModel (see load_pretrained); got {type(bert).__name__}")
         if pooling not in ("cls", "mean"):
             raise ValueError(f"pooling must be 'cls' or 'mean'; got {pooling!r}")
-        if not isinstance(num_labels, int) or num_labels < 2:
-            raise ValueError(f"num_labels must be an int of at least 2; got {num_labels!r}")
+        expect_int("num_labels", num_labels, minimum=2)
         self.bert, self.pooling = bert, pooling
         self.dropout = nn.Dropout(bert.config.hidden_dropout_prob if dropout is None else dropout)
         self.classifier = nn.Linear(bert.config.hidden_size, num_labels)

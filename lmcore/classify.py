@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._checks import expect_positive_int
+from ._checks import expect_positive_int, expect_texts
 
 __all__ = [
     "encode_texts",
@@ -97,8 +97,9 @@ def _truncated(tokenizer, ids: list[int], budget: int, truncation: str) -> list[
 
 
 def _wordpieces(tokenizer, texts: Sequence[str]) -> list[list[int]]:
+    texts = expect_texts("texts", texts)
     # verbose=False: the tokenizer would warn that whole messages exceed 512 tokens; callers cut them
-    return tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+    return tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
 
 
 def length_bucketed_batches(
@@ -117,10 +118,10 @@ def length_bucketed_batches(
     original ``index`` so predictions can be put back in order.
     """
     expect_positive_int("batch_size", batch_size)
-    if labels is not None and len(labels) != len(encodings):
-        raise ValueError(f"got {len(encodings)} texts but {len(labels)} labels")
     if not encodings:
-        raise ValueError("no texts to batch")
+        raise ValueError("encodings is empty: no texts to batch")
+    if labels is not None:
+        _check_labels(labels, len(encodings))
     order = list(range(len(encodings)))
     rng = random.Random(seed)
     if seed is not None:
@@ -147,9 +148,21 @@ def length_bucketed_batches(
     return batches
 
 
+def _check_labels(labels: Sequence[int], n_texts: int) -> None:
+    if len(labels) != n_texts:
+        raise ValueError(f"labels must have one entry per text: got {n_texts} texts but {len(labels)} labels")
+    values = np.asarray(labels)
+    if values.dtype.kind not in "iu":
+        raise TypeError(f"labels must be integer class ids 0..k-1; got dtype {values.dtype}")
+    if values.min() < 0:
+        raise ValueError(f"labels must be class ids 0..k-1; got {values.min()}")
+
+
 def classification_loss(model, batch: dict) -> torch.Tensor:
     """Cross-entropy of the model's class logits against ``batch["labels"]``."""
     logits = model(batch["input_ids"], batch["attention_mask"])
+    if batch["labels"].max() >= logits.shape[-1]:
+        raise ValueError(f"labels must be below the model's {logits.shape[-1]} classes; got {int(batch['labels'].max())}")
     return F.cross_entropy(logits.float(), batch["labels"])
 
 
@@ -183,6 +196,8 @@ def tfidf_baseline(train_texts, train_labels, test_texts, seed: int = 0, calibra
     from sklearn.pipeline import make_pipeline
     from sklearn.svm import LinearSVC
 
+    _check_labels(train_labels, len(expect_texts("train_texts", train_texts)))
+    expect_texts("test_texts", test_texts)
     svm = LinearSVC(C=1.0, random_state=seed)
     classifier = CalibratedClassifierCV(svm, method="sigmoid", cv=3) if calibrated else svm
     pipeline = make_pipeline(TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2), classifier)

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import torch
 
-from ._checks import expect_positive_int
+from ._checks import expect_int, expect_positive_int
 
 __all__ = ["Vocabulary", "pad_batch", "date_in_words", "DatePair", "translation_batches", "make_date_translation_data", "ISO_ROLES"]
 
@@ -43,7 +43,7 @@ class Vocabulary:
 
     def encode(self, tokens: Sequence[str], add_bos: bool = False, add_eos: bool = False) -> list[int]:
         if isinstance(tokens, str) and len(tokens) > 1 and " " in tokens:
-            raise ValueError("encode takes a sequence of tokens; split the string first (text.split())")
+            raise TypeError("tokens must be a sequence of tokens, not a sentence; split the string first (text.split())")
         ids = [self.id_of.get(token, self.unk_id) for token in tokens]
         return ([self.bos_id] if add_bos else []) + ids + ([self.eos_id] if add_eos else [])
 
@@ -64,10 +64,10 @@ class Vocabulary:
 def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int = 0) -> torch.Tensor:
     """Right-pad lists of ids to one length: ``(batch, longest)`` int64."""
     if not sequences:
-        raise ValueError("pad_batch needs at least one sequence; got none")
+        raise ValueError("sequences is empty: pad_batch needs at least one sequence")
     longest = max(len(s) for s in sequences)
     if longest == 0:
-        raise ValueError("pad_batch got only empty sequences")
+        raise ValueError("sequences holds only empty sequences: nothing to pad")
     batch = torch.full((len(sequences), longest), pad_id, dtype=torch.long)
     for row, sequence in enumerate(sequences):
         batch[row, : len(sequence)] = torch.as_tensor(list(sequence), dtype=torch.long)
@@ -167,8 +167,9 @@ def make_date_translation_data(
     """
     expect_positive_int("n_train", n_train)
     expect_positive_int("n_test", n_test)
-    if first_year > last_year:
-        raise ValueError(f"first_year must not be after last_year; got {first_year} > {last_year}")
+    expect_int("first_year", first_year, minimum=1)  # the calendar has no year 0
+    if not first_year <= expect_int("last_year", last_year, minimum=1) <= 9999:
+        raise ValueError(f"first_year <= last_year <= 9999 is needed; got first_year={first_year}, last_year={last_year}")
     rng = random.Random(seed)
     start, end = dt.date(first_year, 1, 1), dt.date(last_year, 12, 31)
     all_dates = [start + dt.timedelta(days=d) for d in range((end - start).days + 1)]

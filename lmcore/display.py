@@ -38,7 +38,7 @@ def as_table(
     elif isinstance(matrix, np.ndarray):
         values = matrix
     else:
-        raise ValueError(f"matrix must be a torch.Tensor or numpy.ndarray; got {type(matrix).__name__}")
+        raise TypeError(f"matrix must be a torch.Tensor or numpy.ndarray; got {type(matrix).__name__}")
     if values.ndim == 1:
         values = values[None, :]
     if values.ndim != 2:

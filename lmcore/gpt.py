@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import expect_positive_int, expect_tensor
+from ._checks import expect_int, expect_number, expect_positive_int, expect_tensor
 from .attention import causal_mask
 from .transformer import Encoder, LearnedPositionalEncoding
 
@@ -133,8 +133,8 @@ def generate(
     expect_tensor("prompt", prompt)
     if prompt.dim() != 1 or len(prompt) == 0:
         raise ValueError(f"prompt must be a non-empty 1-D tensor of ids; got shape {tuple(prompt.shape)}")
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0; got {temperature}")
+    expect_number("temperature", temperature, minimum=0.0)
+    expect_int("max_new_tokens", max_new_tokens, minimum=0)
     was_training = model.training
     model.eval()
     ids = prompt.clone()

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from ._checks import expect_rank, expect_tensor
+from ._checks import expect_int, expect_positive_int, expect_rank, expect_tensor
 
 __all__ = ["IGNORE_INDEX", "mask_tokens", "split_sentences", "make_nsp_pairs", "encode_pairs", "PretrainingObjective"]
 
@@ -80,6 +80,8 @@ def split_sentences(text: str, min_words: int = 4, max_words: int = 60) -> list[
     """A simple sentence splitter: break after ``.``, ``!`` or ``?`` followed by a capital letter;
     join wrapped lines; keep sentences of ``min_words`` to ``max_words`` words (longer "sentences"
     in newsgroup posts are mostly code, tables or signatures)."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a string; got {type(text).__name__}")
     flat = " ".join(text.split())
     return [s for s in _SENTENCE_END.split(flat) if min_words <= len(s.split()) <= max_words]
 
@@ -111,6 +113,8 @@ def make_nsp_pairs(documents: Sequence[Sequence[str]], seed: int = 0) -> list[tu
 def encode_pairs(tokenizer, pairs: Sequence[tuple[str, str, int]], max_length: int, batch_size: int) -> list[dict]:
     """Tokenize pairs as ``[CLS] A [SEP] B [SEP]`` in batches (padded per batch; segment ids 0
     for A and 1 for B; the longer sentence is cut first when a pair exceeds ``max_length``)."""
+    expect_int("max_length", max_length, minimum=4)  # [CLS] A [SEP] B [SEP] needs room for a token of each
+    expect_positive_int("batch_size", batch_size)
     batches = []
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start : start + batch_size]
@@ -136,6 +140,8 @@ class PretrainingObjective:
     """
 
     def __init__(self, tokenizer, seed: int = 0, probability: float = 0.15):
+        if getattr(tokenizer, "mask_token_id", None) is None:
+            raise ValueError("tokenizer has no mask token ([MASK]): the masked-language-model task needs one")
         self.mask_id = tokenizer.mask_token_id
         self.special_ids = list(tokenizer.all_special_ids)
         self.vocab_size = len(tokenizer)

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ._checks import expect_positive_int
+from ._checks import expect_number, expect_positive_int
 
 __all__ = [
     "pick_device",
@@ -100,6 +100,7 @@ def shard_batch(batch, rank: int, world_size: int):
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """Weight decay for weight matrices only; biases, LayerNorm and embeddings' norms are not
     shrunk toward zero (decaying them only hurts)."""
+    expect_number("weight_decay", weight_decay, minimum=0.0)
     decay, no_decay = [], []
     for name, parameter in model.named_parameters():
         if not parameter.requires_grad:
@@ -174,8 +175,14 @@ def fit(
         autocast_dtype: run the forward pass in this lower precision (``torch.bfloat16``: about
             twice as fast on CPUs and GPUs with bf16 units); weights and optimizer stay float32.
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
     expect_positive_int("epochs", epochs)
     expect_positive_int("log_every", log_every)
+    expect_number("lr", lr, above=0.0)
+    expect_number("weight_decay", weight_decay, minimum=0.0)
+    if max_grad_norm is not None:  # a negative norm would turn clipping into gradient ascent
+        expect_number("max_grad_norm", max_grad_norm, above=0.0)
     try:
         steps_per_epoch = len(train_batches)
     except TypeError:

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import expect_positive_int, expect_probability, expect_rank, expect_tensor
+from ._checks import expect_ids_below, expect_integer_tensor, expect_positive_int, expect_probability, expect_rank
 from .attention import MultiHeadAttention, causal_mask, copy_from_torch_multihead, padding_mask
 
 __all__ = [
@@ -314,21 +314,12 @@ class Seq2SeqTransformer(nn.Module):
         self.output = nn.Linear(d_model, target_vocab_size)
 
     def _check_ids(self, name: str, ids: torch.Tensor, embedding: nn.Embedding) -> None:
-        expect_tensor(name, ids)
-        expect_rank(name, ids, (2,), "(batch, seq) of token ids")
-        if ids.dtype not in (torch.int64, torch.int32):
-            raise ValueError(f"{name} must hold integer token ids; got dtype {ids.dtype}")
-        if ids.shape[1] == 0:
-            raise ValueError(f"{name} is an empty sequence; got shape {tuple(ids.shape)}")
+        expect_integer_tensor(name, ids)
         if ids.shape[1] > self.max_len:
             raise ValueError(
                 f"{name} has length {ids.shape[1]}, longer than the model allows (max_len={self.max_len})"
             )
-        if ids.min() < 0 or ids.max() >= embedding.num_embeddings:
-            raise ValueError(
-                f"{name} ids must lie in [0, {embedding.num_embeddings}); got values from "
-                f"{int(ids.min())} to {int(ids.max())}"
-            )
+        expect_ids_below(name, ids, embedding.num_embeddings)
 
     def embed(self, ids: torch.Tensor, embedding: nn.Embedding) -> torch.Tensor:
         # The paper multiplies embeddings by sqrt(d_model) so they are not drowned by the encodings.
@@ -421,7 +412,7 @@ def _copy_common(ours, theirs, norms: int) -> None:
 def copy_from_torch_encoder_layer(ours: EncoderLayer, theirs: nn.TransformerEncoderLayer) -> EncoderLayer:
     """Copy an ``nn.TransformerEncoderLayer``'s weights into an :class:`EncoderLayer`."""
     if not isinstance(ours, EncoderLayer) or not isinstance(theirs, nn.TransformerEncoderLayer):
-        raise ValueError(
+        raise TypeError(
             f"expected (EncoderLayer, nn.TransformerEncoderLayer); got ({type(ours).__name__}, {type(theirs).__name__})"
         )
     copy_from_torch_multihead(ours.self_attn, theirs.self_attn)
@@ -432,7 +423,7 @@ def copy_from_torch_encoder_layer(ours: EncoderLayer, theirs: nn.TransformerEnco
 def copy_from_torch_decoder_layer(ours: DecoderLayer, theirs: nn.TransformerDecoderLayer) -> DecoderLayer:
     """Copy an ``nn.TransformerDecoderLayer``'s weights into a :class:`DecoderLayer`."""
     if not isinstance(ours, DecoderLayer) or not isinstance(theirs, nn.TransformerDecoderLayer):
-        raise ValueError(
+        raise TypeError(
             f"expected (DecoderLayer, nn.TransformerDecoderLayer); got ({type(ours).__name__}, {type(theirs).__name__})"
         )
     copy_from_torch_multihead(ours.self_attn, theirs.self_attn)
