@@ -4,6 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tests.reference import randomize_parameters
+
 import lmcore
 from lmcore import MultiHeadAttention, causal_mask, padding_mask, scaled_dot_product_attention
 
@@ -111,7 +113,8 @@ def test_dropout_only_changes_weights_in_training_use():
 @pytest.mark.parametrize("d_model,heads,batch,length", [(8, 2, 2, 5), (12, 3, 1, 7), (16, 4, 3, 1), (32, 8, 2, 9)])
 def test_multihead_matches_torch(d_model, heads, batch, length):
     torch.manual_seed(d_model + heads)
-    theirs = torch.nn.MultiheadAttention(d_model, heads, batch_first=True, dtype=torch.float64).eval()
+    theirs = randomize_parameters(torch.nn.MultiheadAttention(d_model, heads, batch_first=True, dtype=torch.float64))
+    theirs.eval()
     ours = lmcore.copy_from_torch_multihead(MultiHeadAttention(d_model, heads).double().eval(), theirs)
     x = torch.randn(batch, length, d_model, dtype=torch.float64)
     lengths = torch.randint(1, length + 1, (batch,))
@@ -131,7 +134,7 @@ def test_multihead_matches_torch(d_model, heads, batch, length):
 
 def test_multihead_cross_attention_and_causal_mask_match_torch():
     torch.manual_seed(1)
-    theirs = torch.nn.MultiheadAttention(16, 4, batch_first=True, dtype=torch.float64)
+    theirs = randomize_parameters(torch.nn.MultiheadAttention(16, 4, batch_first=True, dtype=torch.float64))
     ours = lmcore.copy_from_torch_multihead(MultiHeadAttention(16, 4).double(), theirs)
     target = torch.randn(2, 5, 16, dtype=torch.float64)
     memory = torch.randn(2, 9, 16, dtype=torch.float64)
@@ -142,7 +145,7 @@ def test_multihead_cross_attention_and_causal_mask_match_torch():
 
 def test_multihead_without_bias_matches_torch():
     torch.manual_seed(2)
-    theirs = torch.nn.MultiheadAttention(8, 2, bias=False, batch_first=True, dtype=torch.float64)
+    theirs = randomize_parameters(torch.nn.MultiheadAttention(8, 2, bias=False, batch_first=True, dtype=torch.float64))
     ours = lmcore.copy_from_torch_multihead(MultiHeadAttention(8, 2, bias=False).double(), theirs)
     x = torch.randn(2, 3, 8, dtype=torch.float64)
     torch.testing.assert_close(ours(x)[0], theirs(x, x, x)[0])
@@ -245,3 +248,14 @@ def test_copy_from_torch_checks_sizes():
         lmcore.copy_from_torch_multihead(MultiHeadAttention(8, 2), torch.nn.MultiheadAttention(8, 4))
     with pytest.raises(TypeError, match="expected \\(lmcore MultiHeadAttention"):
         lmcore.copy_from_torch_multihead(torch.nn.Linear(2, 2), torch.nn.MultiheadAttention(8, 4))
+
+
+def test_a_bias_copied_into_the_wrong_projection_is_caught():
+    """The comparison has teeth: with random biases, swapping two projections' biases fails."""
+    theirs = randomize_parameters(torch.nn.MultiheadAttention(8, 2, batch_first=True, dtype=torch.float64)).eval()
+    ours = lmcore.copy_from_torch_multihead(MultiHeadAttention(8, 2).double().eval(), theirs)
+    x = torch.randn(2, 4, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(ours(x)[0], theirs(x, x, x)[0])
+    with torch.no_grad():
+        ours.q_proj.bias.copy_(theirs.in_proj_bias[8:16])  # the key bias, in the query projection
+    assert not torch.allclose(ours(x)[0], theirs(x, x, x)[0])

@@ -232,3 +232,33 @@ def test_nothing_is_looked_up_on_a_hub(tmp_path):
         result = subprocess.run([unshare, "-rn"] + command, cwd=tmp_path, env=env, capture_output=True, text=True,
                                 timeout=300)
         assert result.returncode == 0 and "local only" in result.stdout, result.stderr[-2000:]
+
+
+def test_matches_transformers_in_float64_with_random_non_zero_parameters(tmp_path):
+    """A tiny random BERT (every bias and LayerNorm gain random, not 0 or 1) saved as a checkpoint
+    and read by load_pretrained equals transformers' BertModel in float64: a bias or LayerNorm in
+    the wrong place cannot hide behind default initial values or float32 tolerances."""
+    from tests.reference import randomize_parameters
+
+    transformers = B._transformers()
+    config = transformers.BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=2, num_attention_heads=4,
+                                     intermediate_size=32, max_position_embeddings=24, layer_norm_eps=1e-6)
+    theirs = randomize_parameters(transformers.BertModel(config, add_pooling_layer=True), seed=3)
+    theirs = theirs.double().eval()
+    state = {name: tensor.float().contiguous() for name, tensor in theirs.state_dict().items()
+             if name != "embeddings.position_ids"}
+    tmp_path.joinpath("tiny").mkdir()
+    save_file(state, str(tmp_path / "tiny" / "model.safetensors"))
+    (tmp_path / "tiny" / "config.json").write_text(config.to_json_string())
+    ours = B.load_pretrained(tmp_path / "tiny", dtype=torch.float64)
+    theirs.load_state_dict({k: v.double() for k, v in state.items()}, strict=False)  # same float32-rounded values
+    ids = torch.randint(0, 64, (3, 10), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones(3, 10, dtype=torch.long)
+    mask[1, 6:] = 0
+    types = (torch.arange(10) >= 5).long().expand(3, 10)
+    with torch.no_grad():
+        expected = theirs(input_ids=ids, attention_mask=mask, token_type_ids=types)
+        got = ours(ids, mask, types)
+    real = mask.bool()
+    torch.testing.assert_close(got.last_hidden_state[real], expected.last_hidden_state[real], rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(got.pooled, expected.pooler_output, rtol=1e-9, atol=1e-9)

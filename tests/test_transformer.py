@@ -9,6 +9,7 @@ from torch import nn
 
 import lmcore
 from lmcore import transformer as T
+from tests.reference import randomize_parameters
 
 
 def lengths_to_mask(lengths, total):
@@ -30,6 +31,7 @@ def test_encoder_layer_matches_torch(d_model, heads, d_ff, norm_first, activatio
         d_model, heads, d_ff, dropout=0.0, activation=activation, batch_first=True, norm_first=norm_first,
         dtype=torch.float64,
     ).eval()
+    randomize_parameters(theirs, seed=d_model)
     ours = T.copy_from_torch_encoder_layer(
         T.EncoderLayer(d_model, heads, d_ff, 0.0, activation, norm_first).double().eval(), theirs
     )
@@ -51,6 +53,7 @@ def test_decoder_layer_matches_torch(d_model, heads, d_ff, norm_first, activatio
         d_model, heads, d_ff, dropout=0.0, activation=activation, batch_first=True, norm_first=norm_first,
         dtype=torch.float64,
     ).eval()
+    randomize_parameters(theirs, seed=d_model + 1)
     ours = T.copy_from_torch_decoder_layer(
         T.DecoderLayer(d_model, heads, d_ff, 0.0, activation, norm_first).double().eval(), theirs
     )
@@ -67,7 +70,7 @@ def test_decoder_layer_matches_torch(d_model, heads, d_ff, norm_first, activatio
 def test_encoder_stack_matches_torch_transformer_encoder():
     torch.manual_seed(0)
     layer = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, batch_first=True, dtype=torch.float64)
-    theirs = nn.TransformerEncoder(layer, num_layers=3, enable_nested_tensor=False).eval()
+    theirs = randomize_parameters(nn.TransformerEncoder(layer, num_layers=3, enable_nested_tensor=False).eval())
     ours = T.Encoder(3, 16, 4, 32, dropout=0.0).double().eval()
     for our_layer, their_layer in zip(ours.layers, theirs.layers):
         T.copy_from_torch_encoder_layer(our_layer, their_layer)
@@ -187,3 +190,16 @@ def test_copy_functions_check_types():
         T.copy_from_torch_encoder_layer(T.EncoderLayer(8, 2, 16), nn.TransformerDecoderLayer(8, 2, 16))
     with pytest.raises(TypeError, match="expected \\(DecoderLayer"):
         T.copy_from_torch_decoder_layer(T.DecoderLayer(8, 2, 16), nn.TransformerEncoderLayer(8, 2, 16))
+
+
+@pytest.mark.parametrize("eps", [1e-5, 1e-6])
+def test_layer_norm_epsilon_is_passed_through_and_the_comparison_would_notice_a_wrong_one(eps):
+    """Inputs of small variance make the epsilon matter; float64 with tight tolerances sees it."""
+    theirs = randomize_parameters(nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True,
+                                                             layer_norm_eps=eps, dtype=torch.float64).eval())
+    x = 1e-2 * torch.randn(2, 5, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    right = T.copy_from_torch_encoder_layer(T.EncoderLayer(8, 2, 16, 0.0, layer_norm_eps=eps).double().eval(), theirs)
+    torch.testing.assert_close(right(x)[0], theirs(x))
+    wrong = T.copy_from_torch_encoder_layer(T.EncoderLayer(8, 2, 16, 0.0, layer_norm_eps=eps * 10).double().eval(),
+                                            theirs)
+    assert not torch.allclose(wrong(x)[0], theirs(x), rtol=1e-7, atol=1e-7)
