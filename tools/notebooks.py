@@ -20,6 +20,7 @@ import datetime as dt
 import hashlib
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -106,7 +107,7 @@ def execute(path: Path, mode: str) -> tuple[nbformat.NotebookNode, float]:
         try:
             client.execute()
         except Exception:
-            failed = Path("/tmp") / f"{path.stem}.{mode}.failed.ipynb"
+            failed = Path(tempfile.gettempdir()) / f"{path.stem}.{mode}.failed.ipynb"
             nbformat.write(notebook, failed)  # outputs up to the failing cell, for diagnosis
             print(f"{path.name}: {mode} run failed; partial outputs in {failed}", file=sys.stderr)
             raise
