@@ -81,6 +81,12 @@ def jupyterlab(tmp_path):
     nbformat.write(fresh_copy(NOTEBOOK), tmp_path / NOTEBOOK)
     shutil.copy(REPO / "chapters" / CHAPTER_3, tmp_path / CHAPTER_3)
     nbformat.write(bertviz_cells(), tmp_path / "bertviz_live.ipynb")
+    # Render every cell (JupyterLab 4 only renders the cells in view by default), and no news pop-up.
+    settings = tmp_path / ".jupyter" / "lab" / "user-settings" / "@jupyterlab"
+    (settings / "notebook-extension").mkdir(parents=True)
+    (settings / "notebook-extension" / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
+    (settings / "apputils-extension").mkdir(parents=True)
+    (settings / "apputils-extension" / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
     port = free_port()
     env = {**os.environ, "LMCORE_MODE": "quick", "JUPYTER_CONFIG_DIR": str(tmp_path / ".jupyter")}
     command = [
@@ -162,6 +168,7 @@ def test_chapter_3_bertviz_cell_draws_live_offline(jupyterlab):
         try:
             run_all_cells(page, timeout_ms=120_000)
             page.wait_for_selector(".lmcore-attention-view iframe", timeout=30_000)
+            page.locator(".lmcore-attention-view").first.scroll_into_view_if_needed()
             page.wait_for_timeout(3000)
         finally:
             screenshot(page, "jupyterlab__03_live_bertviz")
