@@ -46,8 +46,11 @@ serve:
 test: setup-tests
 	LMCORE_MODE=quick $(BIN)/python -m pytest -n 2 --dist loadfile
 
+# JupyterLab refuses to start as root unless told (containers and some hubs run as root)
+LAB_AS_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
+
 lab: setup
-	$(BIN)/jupyter lab --notebook-dir=. chapters/01_self_attention.ipynb
+	$(BIN)/jupyter lab --notebook-dir=. $(LAB_AS_ROOT) chapters/01_self_attention.ipynb
 
 notebooks: setup
 	$(BIN)/python tools/notebooks.py run
