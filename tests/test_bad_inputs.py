@@ -3,6 +3,7 @@ across lmcore's API, each asserting the exception type (TypeError for a wrong ty
 for a wrong value) and that the message names the argument."""
 
 import math
+import re
 from functools import lru_cache
 
 import numpy as np
@@ -131,7 +132,7 @@ CASES = [
     ("BERT ids list", lambda: tiny_bert()([[1, 2]]), TypeError, "input_ids"),
     ("BERT id out of range", lambda: tiny_bert()(torch.full((1, 3), 40_000)), ValueError, "input_ids"),
     ("BERT negative id", lambda: tiny_bert()(torch.full((1, 3), -1)), ValueError, "input_ids"),
-    ("BERT too long", lambda: tiny_bert()(torch.ones(1, 17, dtype=torch.long)), ValueError, "max_position"),
+    ("BERT too long", lambda: tiny_bert()(torch.ones(1, 17, dtype=torch.long)), ValueError, "max_position_embeddings"),
     ("BERT mask shape", lambda: tiny_bert()(IDS, torch.ones(2, 5, dtype=torch.long)), ValueError, "attention_mask"),
     ("BERT mask value 2", lambda: tiny_bert()(IDS, torch.full((2, 6), 2)), ValueError, "attention_mask"),
     ("BERT float mask", lambda: tiny_bert()(IDS, torch.ones(2, 6)), ValueError, "attention_mask"),
@@ -264,7 +265,7 @@ CASES = [
     ("as_table a list", lambda: display.as_table([[1, 2]]), TypeError, "matrix"),
     ("as_table row labels", lambda: display.as_table(np.ones((2, 2)), row_labels=["a"]), ValueError, "row_labels"),
     ("plot_attention 3-D", lambda: plot.plot_attention(torch.ones(2, 2, 2), ["a", "b"]), ValueError, "weights"),
-    ("plot_attention tokens", lambda: plot.plot_attention(torch.ones(2, 2), ["a"]), ValueError, "tokens"),
+    ("plot_attention tokens", lambda: plot.plot_attention(torch.ones(2, 2), ["a"]), ValueError, "query_tokens"),
     ("check_macro_f1 matrix", lambda: exercises.check_macro_f1(np.ones((2, 3)), 0.5), ValueError, "matrix"),
     ("check_causal_mask answer", lambda: exercises.check_causal_mask([[1]], 1), TypeError, "answer"),
 ]
@@ -282,4 +283,7 @@ def test_bad_input_is_refused_with_a_clear_message(name, call, error_type, argum
     assert type(caught.value) is error_type or isinstance(caught.value, error_type), (
         f"{name}: expected {error_type.__name__}, got {type(caught.value).__name__}: {caught.value}"
     )
-    assert argument in str(caught.value), f"{name}: the message does not name {argument!r}: {caught.value}"
+    # the argument's own name, as a word: "lr" in "lr must be ...", not inside another word
+    assert re.search(rf"(?<![A-Za-z_]){re.escape(argument)}(?![A-Za-z_])", str(caught.value)), (
+        f"{name}: the message does not name {argument!r}: {caught.value}"
+    )

@@ -146,3 +146,111 @@ def test_device_helpers():
     assert pick_device().type in ("cpu", "cuda", "mps")
     moved = move_to({"a": torch.zeros(1), "b": [torch.ones(1), 3]}, torch.device("cpu"))
     assert moved["b"][1] == 3
+
+
+def test_fit_takes_exactly_the_steps_of_a_hand_written_loop():
+    """AdamW with decay on weight matrices only, a linear warm-up then decay, gradient clipping,
+    no autocast unless asked: fit's weights, logged losses and learning rates equal those of the
+    loop written out by hand, and evaluations come every eval_every steps and at the end."""
+    batches = regression_problem()[:4]  # 4 steps per epoch, 2 epochs: 8 steps, warm-up 2
+    torch.manual_seed(0)
+    model, reference = nn.Linear(4, 1), nn.Linear(4, 1)
+    reference.load_state_dict(model.state_dict())
+    seen_modes = []
+
+    def evaluate(m):
+        seen_modes.append(m.training)
+        return {"w0": float(m.weight[0, 0])}
+
+    history = fit(model, batches, mse, epochs=2, lr=0.05, weight_decay=0.1, warmup_fraction=0.25,
+                  max_grad_norm=0.5, log_every=1, eval_every=3, evaluate=evaluate, progress=False)
+
+    optimizer = torch.optim.AdamW([{"params": [reference.weight], "weight_decay": 0.1},
+                                   {"params": [reference.bias], "weight_decay": 0.0}], lr=0.05)
+    factors = [1 / 2, 2 / 2] + [(8 - step) / 6 for step in range(2, 8)]
+    losses, rates = [], []
+    for step, batch in enumerate(batches * 2):
+        for group in optimizer.param_groups:
+            group["lr"] = 0.05 * factors[step]
+        loss = mse(reference, batch)
+        optimizer.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(reference.parameters(), 0.5)
+        optimizer.step()
+        losses.append(loss.item())
+        rates.append(0.05 * factors[step + 1] if step + 1 < 8 else 0.0)
+
+    torch.testing.assert_close(model.weight, reference.weight, rtol=0, atol=1e-7)
+    torch.testing.assert_close(model.bias, reference.bias, rtol=0, atol=1e-7)
+    assert history.step == list(range(1, 9))
+    assert history.loss == pytest.approx(losses, abs=1e-7)
+    assert history.learning_rate == pytest.approx(rates, abs=1e-12)
+    assert [row["step"] for row in history.evaluations] == [3, 6, 8]
+    assert [row["epoch"] for row in history.evaluations] == [1, 2, 2]
+    assert seen_modes == [False, False, False] and not model.training
+    assert history.seconds > 0
+
+
+def test_fit_without_clipping_and_without_warm_up():
+    batches = regression_problem()[:2]
+    torch.manual_seed(1)
+    model, reference = nn.Linear(4, 1), nn.Linear(4, 1)
+    reference.load_state_dict(model.state_dict())
+    history = fit(model, batches, mse, epochs=1, lr=0.5, weight_decay=0.0, warmup_fraction=0.0,
+                  max_grad_norm=None, evaluate=lambda m: {"done": 1.0}, progress=False)
+    optimizer = torch.optim.AdamW(reference.parameters(), lr=0.5, weight_decay=0.0)
+    for step, batch in enumerate(batches):
+        optimizer.param_groups[0]["lr"] = 0.5 * (2 - step) / 2
+        optimizer.zero_grad()
+        mse(reference, batch).backward()  # large steps, no clipping
+        optimizer.step()
+    torch.testing.assert_close(model.weight, reference.weight, rtol=0, atol=1e-6)
+    assert [row["epoch"] for row in history.evaluations] == [1]  # once per epoch without eval_every
+
+
+WORD_VALUES = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve "
+                                          "thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split())}
+WORD_VALUES.update({w: 10 * t for t, w in enumerate("- - twenty thirty forty fifty sixty seventy eighty ninety".split())
+                    if w != "-"})
+ORDINAL_VALUES = {w: i + 1 for i, w in enumerate(
+    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth "
+    "fifteenth sixteenth seventeenth eighteenth nineteenth twentieth".split())}
+ORDINAL_VALUES["thirtieth"] = 30
+MONTHS = "january february march april may june july august september october november december".split()
+
+
+def read_date(words):
+    """An independent reader of the dates in words, to check that every wording says its date."""
+    words = [w for w in words if w not in ("the", "of")]
+    month_at = next(i for i, w in enumerate(words) if w in MONTHS)
+    if month_at > 0:  # "the third of march ...", "third march ..."
+        day_words, rest = words[:month_at], words[month_at + 1 :]
+    else:  # "march third ...", "march twenty first ..."
+        two = words[1] in ("twenty", "thirty") and words[2] in ORDINAL_VALUES
+        day_words, rest = words[1 : 3 if two else 2], words[3 if two else 2 :]
+    day = sum(ORDINAL_VALUES.get(w, WORD_VALUES.get(w, 0)) for w in day_words)
+    if rest[:2] == ["two", "thousand"]:  # "two thousand (and) twelve"
+        year = 2000 + sum(WORD_VALUES[w] for w in rest[2:] if w != "and")
+    else:  # "nineteen ninety eight", "nineteen oh five", "nineteen hundred", "twenty twelve"
+        year = 100 * WORD_VALUES[rest[0]] + sum(WORD_VALUES.get(w, 0) for w in rest[1:])
+    return dt.date(year, MONTHS.index(words[month_at]) + 1, day)
+
+
+def test_every_date_in_words_says_its_date():
+    """Every day from 1900 to 2099, in the wording the generator picks, reads back as that date
+    (an independent reader), with each word's role right and every style of wording used."""
+    rng = random.Random(0)
+    styles, and_used, oh_used = set(), False, False
+    day = dt.date(1900, 1, 1)
+    while day.year < 2100:
+        words, roles = date_in_words(day, rng)
+        assert read_date(words) == day, (day, words)
+        assert len(words) == len(roles)
+        assert [w for w, r in zip(words, roles) if r == "month"] == [MONTHS[day.month - 1]]
+        assert all(r in ("day", "month", "year", "other") for r in roles)
+        assert all((r == "other") == (w in ("the", "of")) for w, r in zip(words, roles))
+        styles.add((words[0] == "the", words[0] in MONTHS))
+        and_used |= "and" in words
+        oh_used |= "oh" in words
+        day += dt.timedelta(days=1)
+    assert styles == {(True, False), (False, True), (False, False)} and and_used and oh_used

@@ -114,3 +114,50 @@ def test_objective_trains_a_tiny_bert():
     after = objective.evaluate(model, [batch], masks)
     assert after["mlm_loss"] < before["mlm_loss"] and after["nsp_loss"] < before["nsp_loss"]
     assert 0.0 <= after["mlm_accuracy"] <= 1.0
+
+
+def tiny_pretraining_model(seed=0):
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=16, hidden_dropout_prob=0.0,
+                        attention_probs_dropout_prob=0.0)
+    return BertForPretraining(config).eval()
+
+
+def test_losses_respect_padding_and_segments_and_evaluate_counts_right():
+    """A padded batch scores exactly what its examples score alone (the padding mask is used),
+    segment ids matter, and evaluate's accuracies are the share of correct argmaxes."""
+    model = tiny_pretraining_model()
+    objective = PretrainingObjective(TinyTokenizer(), seed=0)
+    lengths = [12, 7]
+    ids = torch.randint(10, 50, (2, 12), generator=torch.Generator().manual_seed(3))
+    ids[:, 0] = 1
+    mask = (torch.arange(12)[None] < torch.tensor(lengths)[:, None]).long()
+    ids = ids * mask
+    types = (torch.arange(12)[None] >= 5).long() * mask
+    batch = {"input_ids": ids, "token_type_ids": types, "attention_mask": mask, "nsp_labels": torch.tensor([0, 1])}
+    corrupted, labels = objective.mask(batch)
+    labels[:, 1] = ids[:, 1]  # at least one picked position in each example
+    with torch.no_grad():
+        together = objective.losses(model, batch, corrupted, labels, counts=True)
+        alone = [objective.losses(model, {k: v[i : i + 1, : lengths[i]] if v.dim() == 2 else v[i : i + 1]
+                                          for k, v in batch.items()},
+                                  corrupted[i : i + 1, : lengths[i]], labels[i : i + 1, : lengths[i]], counts=True)
+                 for i in range(2)]
+        flat = objective.losses(model, {**batch, "token_type_ids": torch.zeros_like(types)}, corrupted, labels)
+    picked = [int((labels[i] != IGNORE_INDEX).sum()) for i in range(2)]
+    expected_mlm = sum(a["mlm_loss"] * n for a, n in zip(alone, picked)) / sum(picked)
+    torch.testing.assert_close(together["mlm_loss"], expected_mlm, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(together["nsp_loss"], (alone[0]["nsp_loss"] + alone[1]["nsp_loss"]) / 2,
+                               rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(flat["mlm_loss"], together["mlm_loss"])  # segment embeddings are used
+    assert int(together["mlm_count"]) == sum(picked) and int(together["nsp_count"]) == 2
+    assert int(together["mlm_correct"]) == sum(int(a["mlm_correct"]) for a in alone)
+    with torch.no_grad():
+        output = model.bert(corrupted, mask, types)
+        nsp_right = (model.nsp_head(output.pooled).argmax(-1) == batch["nsp_labels"]).sum()
+        mlm_right = (model.mlm_head(output.last_hidden_state[labels != IGNORE_INDEX]).argmax(-1)
+                     == labels[labels != IGNORE_INDEX]).sum()
+    assert int(together["nsp_correct"]) == int(nsp_right) and int(together["mlm_correct"]) == int(mlm_right)
+    scores = objective.evaluate(model, [batch], [(corrupted, labels)])
+    assert scores["nsp_accuracy"] == int(nsp_right) / 2 and scores["mlm_accuracy"] == int(mlm_right) / sum(picked)

@@ -203,3 +203,16 @@ def test_layer_norm_epsilon_is_passed_through_and_the_comparison_would_notice_a_
     wrong = T.copy_from_torch_encoder_layer(T.EncoderLayer(8, 2, 16, 0.0, layer_norm_eps=eps * 10).double().eval(),
                                             theirs)
     assert not torch.allclose(wrong(x)[0], theirs(x), rtol=1e-7, atol=1e-7)
+
+
+def test_seq2seq_passes_its_options_to_every_part():
+    model = T.Seq2SeqTransformer(11, 13, d_model=16, num_heads=4, num_encoder_layers=2, num_decoder_layers=3,
+                                 d_ff=24, dropout=0.3, max_len=20, pad_id=2, norm_first=True)
+    assert len(model.encoder.layers) == 2 and len(model.decoder.layers) == 3
+    assert all(layer.norm_first for layer in [*model.encoder.layers, *model.decoder.layers])
+    assert isinstance(model.encoder.final_norm, nn.LayerNorm) and isinstance(model.decoder.final_norm, nn.LayerNorm)
+    assert {m.p for m in model.modules() if isinstance(m, nn.Dropout)} == {0.3}
+    assert {m.dropout for m in model.modules() if isinstance(m, lmcore.MultiHeadAttention)} == {0.3}
+    assert model.source_embedding.padding_idx == 2 and model.target_embedding.padding_idx == 2
+    assert model.positional_encoding.max_len == 20 and model.output.out_features == 13
+    assert model.encoder.layers[0].feed_forward.linear1.out_features == 24
