@@ -262,3 +262,72 @@ def test_matches_transformers_in_float64_with_random_non_zero_parameters(tmp_pat
     real = mask.bool()
     torch.testing.assert_close(got.last_hidden_state[real], expected.last_hidden_state[real], rtol=1e-9, atol=1e-9)
     torch.testing.assert_close(got.pooled, expected.pooler_output, rtol=1e-9, atol=1e-9)
+
+
+def test_classifier_features_are_the_pooled_or_masked_mean_vectors():
+    from tests.reference import randomize_parameters
+
+    config = B.BertConfig(vocab_size=60, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                          intermediate_size=32, max_position_embeddings=12, hidden_dropout_prob=0.0,
+                          attention_probs_dropout_prob=0.0)
+    bert = randomize_parameters(B.BertModel(config), seed=2).eval()
+    ids = torch.randint(1, 60, (2, 6), generator=torch.Generator().manual_seed(0))
+    mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]])
+    types = torch.tensor([[0, 0, 0, 1, 1, 1], [0, 1, 1, 0, 0, 0]])
+    with torch.no_grad():
+        output = bert(ids, mask, types)
+        mean = B.BertForSequenceClassification(bert, 3, pooling="mean").eval().features(ids, mask, types)
+        cls = B.BertForSequenceClassification(bert, 3, pooling="cls").eval().features(ids, mask, types)
+    torch.testing.assert_close(cls, output.pooled)
+    torch.testing.assert_close(mean[0], output.last_hidden_state[0].mean(0))
+    torch.testing.assert_close(mean[1], output.last_hidden_state[1, :3].mean(0))  # padding left out
+    with torch.no_grad():
+        without_types = B.BertForSequenceClassification(bert, 3, pooling="mean").eval().features(ids, mask)
+    assert not torch.allclose(without_types, mean)  # segment ids are passed through
+
+
+@pytest.mark.parametrize("problem", ["missing", "unexpected", "mismatched"])
+def test_each_kind_of_misfit_alone_is_refused(checkpoint_copy, problem):
+    state = load_file(str(checkpoint_copy / "model.safetensors"))
+    if problem == "missing":
+        del state["encoder.layer.0.attention.self.key.bias"]
+    elif problem == "unexpected":
+        state["encoder.extra.weight"] = torch.zeros(2)
+    else:
+        state["embeddings.LayerNorm.bias"] = torch.zeros(3)
+    save_file(state, str(checkpoint_copy / "model.safetensors"))
+    with pytest.raises(ValueError, match=r"does not fit BertModel"):
+        B.load_pretrained(checkpoint_copy)
+
+
+def test_pretraining_checkpoint_names_are_read(checkpoint_copy):
+    """Checkpoints saved from BertForPreTraining prefix the encoder with "bert." and carry "cls."
+    heads: the prefix is removed and the heads are ignored."""
+    state = load_file(str(checkpoint_copy / "model.safetensors"))
+    state = {f"bert.{name}": tensor for name, tensor in state.items()}
+    state["cls.predictions.bias"] = torch.zeros(30522)
+    save_file(state, str(checkpoint_copy / "model.safetensors"))
+    model = B.load_pretrained(checkpoint_copy)
+    reference = B.load_pretrained()
+    torch.testing.assert_close(model.embeddings.word_embeddings.weight, reference.embeddings.word_embeddings.weight)
+
+
+def test_the_bundled_checkpoint_is_verified_by_default(checkpoint_copy, monkeypatch):
+    weights = checkpoint_copy / "model.safetensors"
+    state = load_file(str(weights))
+    state["pooler.dense.bias"] = state["pooler.dense.bias"] + 1.0  # a valid file, but not the release
+    save_file(state, str(weights))
+    monkeypatch.setattr(B, "default_checkpoint", lambda: checkpoint_copy)
+    with pytest.raises(ValueError, match=f"expected {B.MINILM_SHA256}"):
+        B.load_pretrained()
+
+
+def test_a_padded_weights_file_is_refused(checkpoint_copy):
+    weights = checkpoint_copy / "model.safetensors"
+    weights.write_bytes(weights.read_bytes() + b"\0")
+    with pytest.raises(ValueError, match=r"truncated or padded: its header describes (\d+) bytes, the file has (\d+)"):
+        B.load_pretrained(checkpoint_copy)
+    size = weights.stat().st_size
+    with pytest.raises(ValueError) as error:
+        B.load_pretrained(checkpoint_copy)
+    assert f"describes {size - 1} bytes, the file has {size}" in str(error.value)

@@ -254,3 +254,20 @@ def test_every_date_in_words_says_its_date():
         oh_used |= "oh" in words
         day += dt.timedelta(days=1)
     assert styles == {(True, False), (False, True), (False, False)} and and_used and oh_used
+
+
+def test_date_data_covers_exactly_the_years_asked_for():
+    train, test, _, _ = make_date_translation_data(3000, 73, seed=0, first_year=2000, last_year=2000)
+    dates = {dt.date.fromisoformat("".join(pair.target)) for pair in train + test}
+    assert dates == {dt.date(2000, 1, 1) + dt.timedelta(days=d) for d in range(366)}  # every day, no other
+    assert not {dt.date.fromisoformat("".join(p.target)) for p in test} & \
+        {dt.date.fromisoformat("".join(p.target)) for p in train}
+    with pytest.raises(ValueError, match="n_test must be at most 73"):
+        make_date_translation_data(10, 74, first_year=2000, last_year=2000)
+    make_date_translation_data(10, 1, first_year=1, last_year=1)  # the calendar's first year
+    make_date_translation_data(10, 1, first_year=9999, last_year=9999)  # and its last
+    default_train, default_test, _, _ = make_date_translation_data(2000, 400)
+    years = [int("".join(p.target)[:4]) for p in default_train + default_test]
+    assert min(years) == 1900 and max(years) == 2099  # the default range, 1900-2099
+    again, _, _, _ = make_date_translation_data(2000, 400, seed=0)
+    assert again == default_train  # the default seed is 0
