@@ -8,8 +8,10 @@ what to fix.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
@@ -114,3 +116,13 @@ def expect_texts(name: str, texts) -> list[str]:
     if wrong is not None:
         raise TypeError(f"{name} must hold strings; got an item of type {type(wrong).__name__}")
     return list(texts)
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file, read in 1 MiB blocks, as lowercase hex: how every file lmcore reads
+    back (checkpoints, finished runs) is verified."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -22,7 +22,6 @@ works offline.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import struct
 import sys
@@ -35,6 +34,7 @@ from torch import nn
 
 from ._checks import (
     expect_ids_below,
+    file_sha256,
     expect_int,
     expect_integer_tensor,
     expect_probability,
@@ -354,14 +354,6 @@ def _resolve(checkpoint: str | Path | None) -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def set_dropout(model: nn.Module, probability: float) -> nn.Module:
     """Set every dropout rate in ``model`` (hidden, attention, classifier) to ``probability``.
 
@@ -409,7 +401,7 @@ def verify_weights_file(path: str | Path, expected_sha256: str | None = None) ->
     after its size and header are validated, with a one-line notice. Returns the SHA-256."""
     path = Path(path)
     _check_safetensors_layout(path)
-    actual = _sha256(path)
+    actual = file_sha256(path)
     if expected_sha256 is not None:
         if actual != expected_sha256.strip().lower():
             raise ValueError(f"{path} has SHA-256 {actual}, expected {expected_sha256}: corrupt or a different file")

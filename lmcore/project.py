@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from . import bert as B
+from ._checks import file_sha256
 from .budget import seed_everything
 from .classify import average_views, fine_tune, predict_views, tfidf_baseline
 from .newsgroups import load_20newsgroups
@@ -222,14 +223,6 @@ class FinishedRunExists(RuntimeError):
     """The output folder holds a finished run of another configuration."""
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def inspect_run_folder(folder: str | Path) -> tuple[dict | None, str]:
     """``(manifest, problem)`` of a run folder: the manifest when every file it lists is there
     with its recorded SHA-256, else ``None`` and what is wrong (``""`` for an empty folder)."""
@@ -248,7 +241,7 @@ def inspect_run_folder(folder: str | Path) -> tuple[dict | None, str]:
         path = folder / name
         if not path.is_file():
             return None, f"{_shown(path)} is missing"
-        if _file_sha256(path) != expected:
+        if file_sha256(path) != expected:
             return None, f"{_shown(path)} does not match its SHA-256 in {MANIFEST} (damaged or edited)"
     return manifest, ""
 
@@ -401,7 +394,7 @@ def _write_atomically(path: Path, write) -> str:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
-    return _file_sha256(path)
+    return file_sha256(path)
 
 
 def _save_arrays(path: Path, arrays: dict) -> None:

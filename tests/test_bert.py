@@ -8,6 +8,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from lmcore import bert as B
+from lmcore._checks import file_sha256
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,7 @@ def tokenizer():
 
 
 def test_bundled_checkpoint_has_the_official_hash():
-    assert B._sha256(B.default_checkpoint() / "model.safetensors") == B.MINILM_SHA256
+    assert file_sha256(B.default_checkpoint() / "model.safetensors") == B.MINILM_SHA256
 
 
 def test_matches_transformers_on_a_padded_batch(minilm, tokenizer):
@@ -205,6 +206,7 @@ def refuse(*args, **kwargs):
 socket.socket.connect = refuse
 socket.create_connection = refuse
 from lmcore import bert as B
+from lmcore._checks import file_sha256
 for call in (B.load_pretrained, B.load_tokenizer, B.load_reference_model):
     try:
         call("checkpoints/minilm")
