@@ -333,3 +333,23 @@ def test_a_padded_weights_file_is_refused(checkpoint_copy):
     with pytest.raises(ValueError) as error:
         B.load_pretrained(checkpoint_copy)
     assert f"describes {size - 1} bytes, the file has {size}" in str(error.value)
+
+
+def test_heads_compute_what_they_say_with_random_non_zero_parameters():
+    """The MLM head is LayerNorm(GELU(dense(h))) @ E^T + b with the token embeddings E tied, the
+    NSP head reads the pooled vector; with every bias random a sign or a missing term shows."""
+    from tests.reference import randomize_parameters
+
+    config = B.BertConfig(vocab_size=40, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                          intermediate_size=32, max_position_embeddings=16, hidden_dropout_prob=0.0,
+                          attention_probs_dropout_prob=0.0, layer_norm_eps=1e-6)
+    model = randomize_parameters(B.BertForPretraining(config), seed=4).eval()
+    ids = torch.randint(0, 40, (2, 16), generator=torch.Generator().manual_seed(0))  # the longest allowed
+    with torch.no_grad():
+        mlm, nsp, output = model(ids)
+        head = model.mlm_head
+        transformed = torch.nn.functional.layer_norm(
+            torch.nn.functional.gelu(head.dense(output.last_hidden_state)), (16,), head.norm.weight, head.norm.bias, 1e-6)
+        expected = transformed @ model.bert.embeddings.word_embeddings.weight.T + head.bias
+    torch.testing.assert_close(mlm, expected)
+    torch.testing.assert_close(nsp, model.nsp_head(output.pooled))

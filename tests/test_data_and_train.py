@@ -271,3 +271,16 @@ def test_date_data_covers_exactly_the_years_asked_for():
     assert min(years) == 1900 and max(years) == 2099  # the default range, 1900-2099
     again, _, _, _ = make_date_translation_data(2000, 400, seed=0)
     assert again == default_train  # the default seed is 0
+
+
+def test_decode_skips_padding_and_batches_keep_or_shuffle_their_order():
+    vocab = Vocabulary(["a", "b"])
+    assert vocab.decode([vocab.pad_id, vocab.bos_id, vocab.id_of["a"], vocab.eos_id, vocab.id_of["b"]]) == ["a"]
+    assert vocab.encode(["a", "c"]) == [vocab.id_of["a"], vocab.unk_id]
+    pairs = [(["a"] * (i % 3 + 1), ["b"]) for i in range(10)]
+    in_order = translation_batches(pairs, vocab, vocab, batch_size=4, seed=None)
+    assert [tuple(b[0].shape) for b in in_order] == [(4, 3), (4, 3), (2, 3)]
+    assert in_order[0][0][:, 0].tolist() == [vocab.id_of["a"]] * 4 and (in_order[0][0][0, 1:] == 0).all()
+    shuffled = translation_batches(pairs, vocab, vocab, batch_size=4, seed=1)
+    assert [b[0].tolist() for b in shuffled] != [b[0].tolist() for b in in_order]
+    assert pad_batch([[5], [6, 7]], pad_id=9).tolist() == [[5, 9], [6, 7]]

@@ -216,3 +216,14 @@ def test_seq2seq_passes_its_options_to_every_part():
     assert model.source_embedding.padding_idx == 2 and model.target_embedding.padding_idx == 2
     assert model.positional_encoding.max_len == 20 and model.output.out_features == 13
     assert model.encoder.layers[0].feed_forward.linear1.out_features == 24
+
+
+def test_positional_encodings_are_added_and_the_longest_allowed_length_works():
+    x = torch.randn(2, 4, 8, generator=torch.Generator().manual_seed(0))
+    fixed = T.PositionalEncoding(8, max_len=4)
+    torch.testing.assert_close(fixed(x), x + T.sinusoidal_positional_encoding(4, 8))
+    learned = T.LearnedPositionalEncoding(8, max_len=4)
+    torch.testing.assert_close(learned(x), x + learned.embedding.weight)
+    model = T.Seq2SeqTransformer(10, 10, d_model=8, num_heads=2, num_encoder_layers=1, num_decoder_layers=1,
+                                 d_ff=16, max_len=6)
+    assert model(torch.ones(1, 6, dtype=torch.long), torch.ones(1, 6, dtype=torch.long)).shape == (1, 6, 10)
