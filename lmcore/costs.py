@@ -27,6 +27,7 @@ __all__ = [
     "KNOWN_SHAPES",
     "TransformerShape",
     "count_parameters",
+    "attention_flops_per_token",
     "flops_per_token",
     "saved_activation_bytes",
     "seconds_per_training_step",
@@ -178,22 +179,34 @@ def transformer_parameters(shape: TransformerShape) -> dict:
             "norms and pooler": norms, "total": total}
 
 
-def flops_per_token(shape: TransformerShape, context: int | None = None, training: bool = False) -> float:
-    """Floating-point operations to process one token (Kaplan et al., 2020, Table 1).
+def attention_flops_per_token(shape: TransformerShape, context: int | None = None) -> float:
+    """Forward FLOPs one token spends attending over ``context`` keys, in all layers.
 
-    Forward: 2 per weight of the layers (a multiply and an add), plus the attention scores and
-    the weighted sum over ``context`` keys in every layer (``2 * layers * context * d_model``);
-    the output layer over the vocabulary counts for GPT. Training (forward and backward) is about
-    three times the forward pass.
+    Two products, each a multiply and an add per element: the scores ``q . k`` over the keys
+    (``2 * context * d_model`` per layer) and the weighted sum of the values (as many again).
+    Kaplan et al. (2020, Table 1) count only the scores; Hoffmann et al. (2022, Appendix F) count
+    both, as here.
     """
     context = shape.context if context is None else context
     if not isinstance(context, int) or context < 1:
         raise ValueError(f"context must be a positive number of tokens; got {context!r}")
+    return 2 * (2 * shape.layers * context * shape.d_model)  # scores, then the weighted sum
+
+
+def flops_per_token(shape: TransformerShape, context: int | None = None, training: bool = False) -> float:
+    """Floating-point operations to process one token (after Kaplan et al., 2020, Table 1).
+
+    Forward: 2 per weight of the layers' matrices (a multiply and an add), the output layer over
+    the vocabulary for GPT, plus :func:`attention_flops_per_token` (the scores and the weighted
+    sum over ``context`` keys in every layer). Training (forward and backward) is about three
+    times the forward pass.
+    """
+    attention = attention_flops_per_token(shape, context)
     parts = transformer_parameters(shape)
     matrix_weights = parts["attention"] + parts["feed-forward"]
     if shape.kind == "gpt":
         matrix_weights += shape.vocab * shape.d_model  # logits over the vocabulary
-    forward = 2 * matrix_weights + 2 * shape.layers * context * shape.d_model
+    forward = 2 * matrix_weights + attention
     return 3 * forward if training else forward
 
 

@@ -103,3 +103,24 @@ def test_parameter_checks():
     exercises.check_parameter_count(layer, 8)
     with pytest.raises(AssertionError, match="expected 8"):
         exercises.check_parameter_count(layer, 6)
+
+
+def test_flops_per_token_counts_both_attention_products_as_pytorch_does():
+    """PyTorch's own FLOP counter over a forward pass of lmcore's BERT equals the calculator's
+    count exactly: 2 per weight of the layers' matrices, and both attention products (the scores
+    and the weighted sum of the values), per token, plus the pooler once."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from lmcore import bert as B
+    from lmcore.costs import TransformerShape, attention_flops_per_token
+
+    d, layers, ff, context = 16, 2, 64, 64
+    config = B.BertConfig(vocab_size=100, hidden_size=d, num_hidden_layers=layers, num_attention_heads=4,
+                          intermediate_size=ff, max_position_embeddings=context)
+    model = B.BertModel(config).eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.randint(0, 100, (1, context)), need_weights=True)
+    shape = TransformerShape("tiny", "bert", layers, d, 4, 100, context, ff)
+    weights = sum(m.weight.numel() for m in model.encoder.modules() if isinstance(m, torch.nn.Linear))
+    assert attention_flops_per_token(shape) == 2 * (2 * layers * context * d)
+    assert counter.get_total_flops() == context * (2 * weights + attention_flops_per_token(shape)) + 2 * d * d
