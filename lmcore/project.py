@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import os
 import platform
 import sys
@@ -39,7 +38,7 @@ import numpy as np
 import torch
 
 from . import bert as B
-from ._checks import file_sha256
+from ._checks import expect_int, expect_number, expect_probability, file_sha256
 from .budget import seed_everything
 from .classify import average_views, fine_tune, predict_views, tfidf_baseline
 from .newsgroups import load_20newsgroups
@@ -87,39 +86,20 @@ class ProjectConfig:
         if self.pooling not in ("cls", "mean"):
             raise ValueError(f"pooling must be 'cls' or 'mean'; got {self.pooling!r}")
         for name in ("max_length", "epochs", "batch_size"):
-            _expect_int(name, getattr(self, name), minimum=1)
+            expect_int(name, getattr(self, name), minimum=1)
         if self.max_length < 8:
             raise ValueError(f"max_length must be at least 8 to hold [CLS], [SEP] and some text; got {self.max_length}")
         for name in ("train_limit", "test_limit"):  # None means all; 0 or -5 would silently mean all
             if getattr(self, name) is not None:
-                _expect_int(name, getattr(self, name), minimum=1)
-        _expect_int("test_windows", self.test_windows, minimum=0)
-        _expect_int("seed", self.seed, minimum=0)
-        _expect_number("lr", self.lr, low=0.0, high=math.inf, low_open=True)
-        _expect_number("dropout", self.dropout, low=0.0, high=1.0, high_open=True)
-        _expect_number("validation_fraction", self.validation_fraction, low=0.0, high=0.5, low_open=True,
-                       high_open=True)
+                expect_int(name, getattr(self, name), minimum=1)
+        expect_int("test_windows", self.test_windows, minimum=0)
+        expect_int("seed", self.seed, minimum=0)
+        expect_number("lr", self.lr, above=0.0)
+        expect_probability("dropout", self.dropout)
+        if not 0.0 < expect_number("validation_fraction", self.validation_fraction) < 0.5:
+            raise ValueError(f"validation_fraction must be in (0, 0.5); got {self.validation_fraction!r}")
         if not isinstance(self.bf16, bool):
             raise TypeError(f"bf16 must be True or False; got {self.bf16!r}")
-
-
-def _expect_int(name: str, value, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an integer; got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer of at least {minimum}; got {value!r}")
-
-
-def _expect_number(name: str, value, low: float, high: float, low_open=False, high_open=False) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"{name} must be a number; got {value!r}")
-    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-    if high == math.inf:
-        interval = "(0, inf): a positive number" if low_open and low == 0 else f"[{low:g}, inf)"
-    too_low = value <= low if low_open else value < low
-    too_high = value >= high if high_open else value > high
-    if math.isnan(value) or too_low or too_high:
-        raise ValueError(f"{name} must be in {interval}; got {value!r}")
 
 
 def scores(labels, predictions) -> dict:
