@@ -73,20 +73,16 @@ def _inline_libraries() -> str | None:
 
 
 def _static_picture(layers: list[torch.Tensor], tokens: Sequence[str], layer: int) -> str:
-    """A PNG (as a data URL) of one layer's attention, averaged over its heads."""
-    from matplotlib.figure import Figure  # not pyplot: the notebook's own figures are left alone
+    """A PNG (as a data URL) of one layer's attention, averaged over its heads, drawn by
+    :func:`lmcore.plot.plot_attention` on a figure of its own (not pyplot's current one)."""
+    from matplotlib.figure import Figure
 
-    weights = layers[layer][0].mean(dim=0).numpy()  # (S, S): mean over heads
+    from .plot import plot_attention
+
     size = min(7.0, 2.0 + 0.12 * len(tokens))
-    figure = Figure(figsize=(size, size), dpi=72)
-    axes = figure.subplots()
-    axes.imshow(weights, cmap="Blues", vmin=0.0)
-    axes.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=7)
-    axes.set_yticks(range(len(tokens)), tokens, fontsize=7)
-    axes.set_xlabel("attended token (key)")
-    axes.set_ylabel("token (query)")
-    axes.set_title(f"layer {layer}: mean attention over heads", fontsize=9)
-    figure.tight_layout()
+    figure = Figure(figsize=(size, size), dpi=72, layout="constrained")
+    plot_attention(layers[layer][0].mean(dim=0), list(tokens), ax=figure.subplots(), annotate=False,
+                   colorbar=False, vmax=None, title=f"layer {layer}, mean over heads")
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", metadata={"Software": None})
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
