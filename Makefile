@@ -16,7 +16,7 @@ BIN := $(VENV)/bin
 endif
 SETUP_INPUTS := requirements.txt constraints.txt pyproject.toml tools/setup_env.py tools/fetch_js.py
 
-.PHONY: setup setup-tests book serve test lab notebooks bench clean
+.PHONY: setup setup-tests book serve test lab notebooks bench bench-news clean
 
 setup: $(VENV)/.installed
 setup-tests: $(VENV)/.installed-tests
@@ -60,6 +60,9 @@ bench: setup
 	$(BIN)/python bench/transformer.py
 	$(BIN)/python bench/bert.py
 	$(BIN)/python bench/finetune.py
+
+bench-news: setup  # about 40 minutes on 2 cores: writes the record chapter 5 shows
+	$(BIN)/python bench/news_recipe.py --output book/results/news/recipe-comparison.json
 
 clean:
 	rm -rf _build

@@ -11,9 +11,13 @@ The pieces a fine-tuning run needs, each small enough to read:
   text ("dynamic padding"), so short texts cost little;
 * :func:`classification_loss` and :func:`predict_proba`; :func:`predict_views` and
   :func:`average_views` for several views of each text;
+* :func:`new_classifier`: a pretrained checkpoint with a fresh classification head, and
+  :func:`freeze_lower_layers`, which keeps the embeddings and the lowest layers as pretrained;
 * :func:`fine_tune` and :func:`predict_texts`: the two calls a chapter makes, texts in,
   a trained classifier or class probabilities out;
-* :func:`tfidf_baseline`: the strong, fast linear baseline every BERT result must be read against.
+* :func:`tfidf_baseline`: the strong, fast linear baseline every BERT result must be read against;
+* :func:`scores`, :func:`geometric_ensemble` and :func:`most_confused_pairs`: how classifiers
+  are measured, combined and their mistakes read.
 """
 
 from __future__ import annotations
@@ -24,10 +28,13 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
-from ._checks import expect_positive_int, expect_texts
+from ._checks import expect_int, expect_positive_int, expect_probability, expect_texts
 
 __all__ = [
+    "new_classifier",
+    "freeze_lower_layers",
     "encode_texts",
     "encode_windows",
     "length_bucketed_batches",
@@ -38,9 +45,46 @@ __all__ = [
     "predict_texts",
     "predict_views",
     "average_views",
+    "scores",
+    "geometric_ensemble",
+    "most_confused_pairs",
 ]
 
 TRUNCATIONS = ("head", "head+tail")
+
+
+def new_classifier(num_labels: int, pooling: str = "mean", dropout: float | None = None, checkpoint=None):
+    """A pretrained BERT (``checkpoint``: ``None`` for the bundled all-MiniLM-L6-v2, or a local
+    folder) with a new, randomly initialised classification head of ``num_labels`` classes.
+
+    ``dropout``: every dropout rate in the model (``None`` keeps the checkpoint's own); see
+    :func:`lmcore.bert.set_dropout` for why this book fine-tunes with ``0.0`` on a CPU.
+    """
+    from . import bert
+
+    classifier = bert.BertForSequenceClassification(bert.load_pretrained(checkpoint), num_labels, pooling=pooling)
+    if dropout is not None:
+        bert.set_dropout(classifier, expect_probability("dropout", dropout))
+    return classifier
+
+
+def freeze_lower_layers(classifier, layers: int):
+    """Keep the embeddings and the lowest ``layers`` encoder layers as pretrained (no gradients).
+
+    The lower layers of a pretrained BERT hold general features of the language that a topic
+    classifier barely changes, so they need not train. Frozen, they need no backward pass and
+    no optimizer state: the training step gets cheaper by about the share of work they did.
+    ``layers=0`` freezes nothing; the embeddings stay trainable too.
+    """
+    expect_int("layers", layers, minimum=0)
+    encoder_layers = classifier.bert.encoder.layers
+    if layers > len(encoder_layers):
+        raise ValueError(f"layers must be at most the model's {len(encoder_layers)} encoder layers; got {layers}")
+    if layers:
+        classifier.bert.embeddings.requires_grad_(False)
+        for layer in encoder_layers[:layers]:
+            layer.requires_grad_(False)
+    return classifier
 
 
 def encode_texts(tokenizer, texts: Sequence[str], max_length: int, truncation: str = "head") -> list[list[int]]:
@@ -167,13 +211,15 @@ def classification_loss(model, batch: dict) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict_proba(model, batches: Sequence[dict], autocast_dtype: torch.dtype | None = None) -> np.ndarray:
+def predict_proba(
+    model, batches: Sequence[dict], autocast_dtype: torch.dtype | None = None, progress: bool = False
+) -> np.ndarray:
     """Class probabilities ``(n_texts, n_classes)``, in the texts' original order."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     rows, indices = [], []
-    for batch in batches:
+    for batch in tqdm(batches, disable=not progress, desc="predicting", unit="batch", mininterval=2.0):
         with torch.autocast(device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
             logits = model(batch["input_ids"].to(device), batch["attention_mask"].to(device))
         rows.append(logits.float().softmax(-1).cpu())
@@ -209,7 +255,7 @@ def tfidf_baseline(train_texts, train_labels, test_texts, seed: int = 0, calibra
 
 def predict_texts(
     classifier, tokenizer, texts: Sequence[str], max_length: int = 128, truncation: str = "head",
-    batch_size: int = 64, autocast_dtype: torch.dtype | None = None, windows: int = 0,
+    batch_size: int = 64, autocast_dtype: torch.dtype | None = None, windows: int = 0, progress: bool = False,
 ) -> np.ndarray:
     """Class probabilities ``(len(texts), n_classes)`` of raw texts.
 
@@ -217,13 +263,13 @@ def predict_texts(
     :func:`encode_windows` (test-time averaging: more of each text read, at more inference cost).
     """
     view_probabilities, owners = predict_views(classifier, tokenizer, texts, max_length, truncation, batch_size,
-                                               autocast_dtype, windows)
+                                               autocast_dtype, windows, progress)
     return average_views(view_probabilities, owners, len(texts))
 
 
 def predict_views(
     classifier, tokenizer, texts: Sequence[str], max_length: int = 128, truncation: str = "head",
-    batch_size: int = 64, autocast_dtype: torch.dtype | None = None, windows: int = 0,
+    batch_size: int = 64, autocast_dtype: torch.dtype | None = None, windows: int = 0, progress: bool = False,
 ) -> tuple[np.ndarray, list[int]]:
     """Class probabilities of every view from :func:`encode_windows`, and each view's text.
 
@@ -231,7 +277,7 @@ def predict_views(
     """
     encodings, owners = encode_windows(tokenizer, texts, max_length, truncation, windows)
     batches = length_bucketed_batches(encodings, None, batch_size, seed=None)
-    return predict_proba(classifier, batches, autocast_dtype), owners  # (n_views, n_classes), n_views
+    return predict_proba(classifier, batches, autocast_dtype, progress), owners  # (n_views, n_classes), n_views
 
 
 def average_views(view_probabilities: np.ndarray, owners: Sequence[int], n_texts: int) -> np.ndarray:
@@ -276,3 +322,45 @@ def fine_tune(
 
     return fit(classifier, batches, classification_loss, epochs=epochs, lr=lr, warmup_fraction=warmup_fraction,
                evaluate=evaluate, autocast_dtype=autocast_dtype, progress=progress, device=device)
+
+
+def scores(labels, predictions) -> dict:
+    """Accuracy and macro-averaged precision, recall and F1 (scikit-learn)."""
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+    precision, recall, f1, _ = precision_recall_fscore_support(labels, predictions, average="macro", zero_division=0)
+    return {"accuracy": accuracy_score(labels, predictions), "macro_precision": precision,
+            "macro_recall": recall, "macro_f1": f1}
+
+
+def geometric_ensemble(p_model: np.ndarray, p_baseline: np.ndarray, weight: float) -> np.ndarray:
+    """``p ∝ p_model^weight · p_baseline^(1 - weight)``: agreement counts, confident mistakes are damped."""
+    log_p = weight * np.log(p_model + 1e-12) + (1 - weight) * np.log(p_baseline + 1e-12)
+    log_p -= log_p.max(axis=1, keepdims=True)
+    p = np.exp(log_p)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def most_confused_pairs(matrix, names, top: int = 10):
+    """The ``top`` off-diagonal cells of a confusion matrix, largest first, as a DataFrame.
+
+    Each row: the true class, the class it was mistaken for, how many test messages, and what
+    share of the true class that is.
+    """
+    import pandas as pd
+
+    matrix = np.asarray(matrix)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] != len(names):
+        raise ValueError(f"matrix must be {len(names)} x {len(names)} to match names; got shape {matrix.shape}")
+    off_diagonal = matrix.copy()
+    np.fill_diagonal(off_diagonal, 0)
+    order = np.argsort(off_diagonal, axis=None)[::-1][:top]
+    rows = []
+    for flat in order:
+        true, predicted = np.unravel_index(flat, matrix.shape)
+        if off_diagonal[true, predicted] == 0:
+            break
+        rows.append({"true class": names[true], "predicted as": names[predicted],
+                     "messages": int(matrix[true, predicted]),
+                     "share of the true class": matrix[true, predicted] / max(matrix[true].sum(), 1)})
+    return pd.DataFrame(rows)

@@ -1,4 +1,5 @@
-"""Small helpers that show things in a notebook: lmcore's own source, and matrices as tables."""
+"""Small helpers that show things in a notebook: lmcore's own source, matrices as tables, and
+computed numbers for the prose (:func:`glue`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-__all__ = ["show_source", "as_table"]
+__all__ = ["show_source", "as_table", "glue"]
 
 
 def show_source(obj):
@@ -24,6 +25,23 @@ def show_source(obj):
     except (TypeError, OSError) as error:
         raise ValueError(f"no Python source is available for {obj!r}: {error}") from None
     return Code(source, language="python")
+
+
+def glue(name: str, value):
+    """Keep a computed ``value`` under ``name`` for the chapter's prose, and return it.
+
+    The book's text cites it as ``{glue:text}`name:.3f``` (MyST-NB), so a number in a sentence
+    is the number the cell computed, never one typed by hand. Outside the book's tools (no
+    ``myst_nb`` installed) nothing is stored and the value is simply returned.
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"name must be a Python-identifier-like string; got {name!r}")
+    try:
+        from myst_nb import glue as store
+    except ImportError:
+        return value
+    store(name, value.item() if isinstance(value, np.generic) else value, display=False)
+    return value
 
 
 def as_table(

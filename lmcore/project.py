@@ -1,7 +1,8 @@
 """The 20 Newsgroups project (chapter 5), runnable outside Jupyter with the same code.
 
-    python -m lmcore.project --setting full --max-length 192 --epochs 2 --test-windows 4 --output artifacts/news/full
-    python -m lmcore.project --setting removed --max-length 256 --epochs 2 --output artifacts/news/removed
+    python -m lmcore.project --setting full --output artifacts/news/full
+    python -m lmcore.project --setting removed --output artifacts/news/removed
+    python -m lmcore.project --setting full --checkpoint path/to/checkpoint --output ...  # another BERT
     torchrun --nproc_per_node=4 -m lmcore.project --setting full --bf16 ...   # several GPUs
 
 One run: load the "bydate" split (``setting="full"`` messages, or ``"removed"``: headers,
@@ -9,29 +10,36 @@ footers and quotes stripped, because headers name the newsgroup and leak the ans
 validation split out of the training set; fit the TF-IDF + linear SVM baseline; fine-tune the
 pretrained MiniLM (lmcore's BERT) with a classification head; combine both by a weighted
 geometric mean of their probabilities, the weight chosen on the validation split (never on the
-test set); and score everything on the full test set.
+test set); and score everything on the full test set. :data:`RECIPES` holds the book's
+configuration for each setting, every choice in it made on the validation split (chapter 5).
+
+Before the long work, a run says what it will do and how long that should take, estimated
+from one training step and one prediction batch measured on this machine; its loops show
+progress bars.
 
 A run writes ``metrics.json``, ``confusion_matrix.csv``, ``probabilities.npz`` and the
 fine-tuned weights (``model.safetensors``) to its output folder, each file atomically (written
 to a temporary name, flushed, renamed), and last ``manifest.json`` with every file's SHA-256 and
 the configuration: a run is finished when its manifest is there. Called again with the same
 configuration and folder, :func:`run_project` reads that finished run back instead of training
-again (``reuse=False`` forces a new run), so chapter 5 and the command line share one run; a
-damaged file is found by its hash and the run is trained again, and a finished run of another
-configuration is never replaced (the command line stops unless ``--overwrite``).
+again (``reuse=False`` forces a new run); a damaged file is found by its hash and the run is
+trained again, and a finished run of another configuration is never replaced (the command line
+stops unless ``--overwrite``). ``--publish`` also copies the results, without the weights, to
+``book/results/news/<setting>``: the book's stored runs, which chapter 5 reads
+(:func:`load_run_results`).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
+import copy
 import json
 import os
-import platform
+import shutil
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,40 +48,58 @@ import torch
 from . import bert as B
 from ._checks import expect_int, expect_number, expect_probability, file_sha256
 from .budget import seed_everything
-from .classify import average_views, fine_tune, predict_views, tfidf_baseline
+from .classify import (
+    average_views,
+    classification_loss,
+    encode_texts,
+    encode_windows,
+    freeze_lower_layers,
+    geometric_ensemble,
+    length_bucketed_batches,
+    new_classifier,
+    predict_proba,
+    scores,
+    tfidf_baseline,
+)
+from .costs import seconds_per_training_step
 from .newsgroups import load_20newsgroups
-from .train import pick_device
+from .provenance import code_version, hardware
+from .train import fit
 
 __all__ = [
     "ProjectConfig",
+    "RECIPES",
     "run_project",
     "load_finished_run",
+    "load_run_results",
+    "publish_run",
+    "published_run_dir",
     "inspect_run_folder",
     "FinishedRunExists",
     "default_output_dir",
-    "scores",
-    "geometric_ensemble",
-    "most_confused_pairs",
     "main",
 ]
 
 SETTINGS = {"full": (), "removed": ("headers", "footers", "quotes")}
+REPOSITORY = Path(__file__).resolve().parent.parent
 
 
 @dataclass
 class ProjectConfig:
     setting: str = "full"
-    max_length: int = 192
+    checkpoint: str | None = None  # a local checkpoint folder; None: the bundled all-MiniLM-L6-v2
+    max_length: int = 128  # tokens per training sequence, [CLS] and [SEP] included
     truncation: str = "head+tail"
     epochs: int = 2
     batch_size: int = 32
     lr: float = 1e-4
     pooling: str = "mean"
+    freeze_layers: int = 2  # the embeddings and this many lowest encoder layers stay as pretrained
     validation_fraction: float = 0.1
     dropout: float = 0.0  # every dropout rate during fine-tuning; 0 halves a CPU step (chapter 5)
-    test_windows: int = 0  # extra windows per long message averaged at prediction time (classify.encode_windows)
-    bf16: bool = False  # bf16 autocast: fast on GPUs and CPUs with avx512_bf16 or AMX, slower without (chapter 5)
-    train_limit: int | None = None  # use only this many training messages (quick runs)
+    test_windows: int = 4  # extra windows per long message averaged at prediction time (classify.encode_windows)
+    bf16: bool = False  # bf16 autocast: fast on GPUs and CPUs with AMX; measured slower on avx512_bf16 alone (chapter 5)
+    train_limit: int | None = None  # use only this many training messages (class-sized and quick runs)
     test_limit: int | None = None
     seed: int = 0
 
@@ -81,6 +107,10 @@ class ProjectConfig:
         """Every field checked before any work starts; errors name the field."""
         if self.setting not in SETTINGS:
             raise ValueError(f"setting must be one of {sorted(SETTINGS)}; got {self.setting!r}")
+        if isinstance(self.checkpoint, Path):
+            self.checkpoint = str(self.checkpoint)
+        if self.checkpoint is not None and not isinstance(self.checkpoint, str):
+            raise TypeError(f"checkpoint must be a folder path or None; got {type(self.checkpoint).__name__}")
         if self.truncation not in ("head", "head+tail"):
             raise ValueError(f"truncation must be 'head' or 'head+tail'; got {self.truncation!r}")
         if self.pooling not in ("cls", "mean"):
@@ -92,8 +122,8 @@ class ProjectConfig:
         for name in ("train_limit", "test_limit"):  # None means all; 0 or -5 would silently mean all
             if getattr(self, name) is not None:
                 expect_int(name, getattr(self, name), minimum=1)
-        expect_int("test_windows", self.test_windows, minimum=0)
-        expect_int("seed", self.seed, minimum=0)
+        for name in ("freeze_layers", "test_windows", "seed"):
+            expect_int(name, getattr(self, name), minimum=0)
         expect_number("lr", self.lr, above=0.0)
         expect_probability("dropout", self.dropout)
         if not 0.0 < expect_number("validation_fraction", self.validation_fraction) < 0.5:
@@ -102,46 +132,11 @@ class ProjectConfig:
             raise TypeError(f"bf16 must be True or False; got {self.bf16!r}")
 
 
-def scores(labels, predictions) -> dict:
-    """Accuracy and macro-averaged precision, recall and F1 (scikit-learn)."""
-    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
-
-    precision, recall, f1, _ = precision_recall_fscore_support(labels, predictions, average="macro", zero_division=0)
-    return {"accuracy": accuracy_score(labels, predictions), "macro_precision": precision,
-            "macro_recall": recall, "macro_f1": f1}
-
-
-def geometric_ensemble(p_model: np.ndarray, p_baseline: np.ndarray, weight: float) -> np.ndarray:
-    """``p ∝ p_model^weight · p_baseline^(1 - weight)``: agreement counts, confident mistakes are damped."""
-    log_p = weight * np.log(p_model + 1e-12) + (1 - weight) * np.log(p_baseline + 1e-12)
-    log_p -= log_p.max(axis=1, keepdims=True)
-    p = np.exp(log_p)
-    return p / p.sum(axis=1, keepdims=True)
-
-
-def most_confused_pairs(matrix, names, top: int = 10):
-    """The ``top`` off-diagonal cells of a confusion matrix, largest first, as a DataFrame.
-
-    Each row: the true class, the class it was mistaken for, how many test messages, and what
-    share of the true class that is.
-    """
-    import pandas as pd
-
-    matrix = np.asarray(matrix)
-    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] != len(names):
-        raise ValueError(f"matrix must be {len(names)} x {len(names)} to match names; got shape {matrix.shape}")
-    off_diagonal = matrix.copy()
-    np.fill_diagonal(off_diagonal, 0)
-    order = np.argsort(off_diagonal, axis=None)[::-1][:top]
-    rows = []
-    for flat in order:
-        true, predicted = np.unravel_index(flat, matrix.shape)
-        if off_diagonal[true, predicted] == 0:
-            break
-        rows.append({"true class": names[true], "predicted as": names[predicted],
-                     "messages": int(matrix[true, predicted]),
-                     "share of the true class": matrix[true, predicted] / max(matrix[true].sum(), 1)})
-    return pd.DataFrame(rows)
+# The book's recipe for each setting (chapter 5 shows the validation runs behind each choice).
+RECIPES = {
+    "full": ProjectConfig(setting="full", max_length=128, epochs=2, freeze_layers=2, test_windows=4),
+    "removed": ProjectConfig(setting="removed", max_length=128, epochs=2, freeze_layers=2, test_windows=4),
+}
 
 
 def _test_index(n: int, config: ProjectConfig) -> np.ndarray:
@@ -158,22 +153,6 @@ def _split(n: int, labels, fraction: float, seed: int):
     return train_test_split(np.arange(n), test_size=fraction, random_state=seed, stratify=labels)
 
 
-def cpu_name() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def hardware() -> str:
-    """The device a run used, in words, e.g. ``cpu (Intel(R) Xeon(R) ...), 2 threads, torch 2.13.0+cpu``."""
-    device = pick_device()
-    name = torch.cuda.get_device_name(0) if device.type == "cuda" else cpu_name()
-    return f"{device.type} ({name}), {torch.get_num_threads()} threads, torch {torch.__version__}"
-
-
 def default_output_dir(setting: str) -> Path:
     """Where a run of ``setting`` is kept: ``$LMCORE_ARTIFACTS/news/<setting>``, by default the
     repository's ``artifacts/news/<setting>`` (ignored by git), whatever the working directory."""
@@ -181,18 +160,15 @@ def default_output_dir(setting: str) -> Path:
         raise ValueError(f"setting must be one of {sorted(SETTINGS)}; got {setting!r}")
     root = os.environ.get("LMCORE_ARTIFACTS")
     if root is None:
-        repository = Path(__file__).resolve().parent.parent
-        root = repository / "artifacts" if (repository / "pyproject.toml").exists() else Path.cwd() / "artifacts"
+        root = REPOSITORY / "artifacts" if (REPOSITORY / "pyproject.toml").exists() else Path.cwd() / "artifacts"
     return Path(root) / "news" / setting
 
 
-def code_version() -> str:
-    """SHA-256 (first 12 hex digits) of the lmcore sources a run depends on, for provenance."""
-    package = Path(__file__).parent
-    digest = hashlib.sha256()
-    for path in sorted(package.glob("*.py")):
-        digest.update(path.name.encode() + path.read_bytes())
-    return digest.hexdigest()[:12]
+def published_run_dir(setting: str) -> Path:
+    """The book's stored run of ``setting`` (results without weights): ``book/results/news/<setting>``."""
+    if setting not in SETTINGS:
+        raise ValueError(f"setting must be one of {sorted(SETTINGS)}; got {setting!r}")
+    return REPOSITORY / "book" / "results" / "news" / setting
 
 
 MANIFEST = "manifest.json"
@@ -235,20 +211,16 @@ def _shown(path: Path) -> str:
     return str(path)
 
 
-def load_finished_run(folder: str | Path, config: ProjectConfig) -> dict | None:
-    """The finished run stored in ``folder`` if it was made with exactly ``config`` and every
-    file matches its recorded hash; ``None`` (saying why) when there is none or it is damaged.
-    Raises :class:`FinishedRunExists` when the folder holds a finished run of another
-    configuration: it is never silently replaced."""
-    from safetensors.torch import load_file
-
+def load_run_results(folder: str | Path, config: ProjectConfig | None = None) -> dict:
+    """The results of a finished run (a run folder, or a published copy without weights):
+    metrics, arrays of probabilities, and the test texts they score, after checking every file
+    against its SHA-256 in the manifest. With ``config``, the run must have been made with it
+    (else :class:`FinishedRunExists`). Raises ``ValueError`` when the folder holds no intact run."""
     folder = Path(folder)
     manifest, problem = inspect_run_folder(folder)
     if manifest is None:
-        if problem:
-            print(f"lmcore.project: {problem}; training again", file=sys.stderr)
-        return None
-    if manifest["config"] != asdict(config):
+        raise ValueError(f"folder must hold a finished run; {problem or f'{_shown(folder)} holds none'}")
+    if config is not None and manifest["config"] != asdict(config):
         raise FinishedRunExists(
             f"{_shown(folder)} holds a finished run of another configuration ({_difference(manifest['config'], config)}); "
             "choose another output folder, or pass --overwrite (overwrite=True) to replace it"
@@ -256,16 +228,49 @@ def load_finished_run(folder: str | Path, config: ProjectConfig) -> dict | None:
     results = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
     with np.load(folder / "probabilities.npz", allow_pickle=False) as stored:
         arrays = {name: stored[name] for name in stored.files}
-    model = B.BertForSequenceClassification(B.load_pretrained(), num_labels=len(results["names"]),
-                                            pooling=config.pooling)
-    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    run_config = ProjectConfig(**manifest["config"])
+    all_test_texts = load_20newsgroups("test", remove=SETTINGS[run_config.setting]).texts
+    test_texts = [all_test_texts[i] for i in _test_index(len(all_test_texts), run_config)]
+    return {**results, "arrays": arrays, "test_texts": test_texts, "reused_from": _shown(folder)}
+
+
+def load_finished_run(folder: str | Path, config: ProjectConfig) -> dict | None:
+    """The finished run stored in ``folder``, fine-tuned model included, if it was made with
+    exactly ``config`` and every file matches its recorded hash; ``None`` (saying why) when
+    there is none or it is damaged. Raises :class:`FinishedRunExists` when the folder holds a
+    finished run of another configuration: it is never silently replaced."""
+    from safetensors.torch import load_file
+
+    manifest, problem = inspect_run_folder(folder)
+    if manifest is None or "model.safetensors" not in manifest["files"]:
+        if problem or manifest is not None:
+            print(f"lmcore.project: {problem or 'the run has no weights'}; training again", file=sys.stderr)
+        return None
+    results = load_run_results(folder, config)
+    model = new_classifier(len(results["names"]), config.pooling, checkpoint=config.checkpoint)
+    model.load_state_dict(load_file(str(Path(folder) / "model.safetensors")))
     model.eval()
-    remove = SETTINGS[config.setting]
-    all_test_texts = load_20newsgroups("test", remove=remove).texts
-    test_texts = [all_test_texts[i] for i in _test_index(len(all_test_texts), config)]
-    print(f"reused the finished run of {manifest.get('finished', results.get('finished', '?'))} in {_shown(folder)}")
-    return {**results, "arrays": arrays, "model": model, "tokenizer": B.load_tokenizer(), "test_texts": test_texts,
-            "reused_from": _shown(folder)}
+    print(f"reused the finished run of {manifest['finished']} in {_shown(folder)}")
+    return {**results, "model": model, "tokenizer": B.load_tokenizer(config.checkpoint)}
+
+
+def publish_run(folder: str | Path, destination: str | Path | None = None) -> Path:
+    """Copy a finished run's results, without the weights, to ``destination`` (by default the
+    book's :func:`published_run_dir`), with a manifest of their hashes; returns the folder."""
+    manifest, problem = inspect_run_folder(folder)
+    if manifest is None:
+        raise ValueError(f"folder must hold a finished run; {problem or f'{_shown(Path(folder))} holds none'}")
+    destination = Path(destination or published_run_dir(manifest["config"]["setting"]))
+    destination.mkdir(parents=True, exist_ok=True)
+    (destination / MANIFEST).unlink(missing_ok=True)
+    files = {}
+    for name in ("metrics.json", "confusion_matrix.csv", "probabilities.npz"):
+        files[name] = _write_atomically(destination / name, lambda path, name=name: shutil.copyfile(Path(folder) / name, path))
+        if files[name] != manifest["files"][name]:
+            raise ValueError(f"{name} changed while it was copied; publish again")
+    published = {**manifest, "files": files}
+    _write_atomically(destination / MANIFEST, lambda path: path.write_text(json.dumps(published, indent=2), encoding="utf-8"))
+    return destination
 
 
 def _difference(stored: dict, config: ProjectConfig) -> str:
@@ -290,19 +295,16 @@ def run_project(config: ProjectConfig, output_dir: str | Path | None = None, pro
             return finished
     seed_everything(config.seed)
     started = time.perf_counter()
-    remove = SETTINGS[config.setting]
-    train, test = load_20newsgroups("train", remove=remove), load_20newsgroups("test", remove=remove)
+    train, test = (load_20newsgroups(split, remove=SETTINGS[config.setting]) for split in ("train", "test"))
     train_texts, train_labels = train.texts, np.array(train.labels)
-    test_texts, test_labels = test.texts, np.array(test.labels)
     if config.train_limit:
         keep = np.random.default_rng(config.seed).permutation(len(train_texts))[: config.train_limit]
         train_texts, train_labels = [train_texts[i] for i in keep], train_labels[keep]
-    keep = _test_index(len(test_texts), config)
-    test_texts, test_labels = [test_texts[i] for i in keep], test_labels[keep]
+    keep = _test_index(len(test.texts), config)
+    test_texts, test_labels = [test.texts[i] for i in keep], np.array(test.labels)[keep]
     fit_index, val_index = _split(len(train_texts), train_labels, config.validation_fraction, config.seed)
-    fit_texts = [train_texts[i] for i in fit_index]
-    val_texts = [train_texts[i] for i in val_index]
-    fit_labels, val_labels = train_labels[fit_index], train_labels[val_index]
+    fit_texts, fit_labels = [train_texts[i] for i in fit_index], train_labels[fit_index]
+    val_texts, val_labels = [train_texts[i] for i in val_index], train_labels[val_index]
 
     timings = {}
     t = time.perf_counter()
@@ -310,24 +312,34 @@ def run_project(config: ProjectConfig, output_dir: str | Path | None = None, pro
     baseline_test = pipeline.predict_proba(test_texts)
     timings["baseline_seconds"] = time.perf_counter() - t
 
-    tokenizer = B.load_tokenizer()
-    model = B.BertForSequenceClassification(B.load_pretrained(), num_labels=len(train.names), pooling=config.pooling)
-    B.set_dropout(model, config.dropout)
+    # Tokenise once: the training view of each message, and every view prediction will read.
+    tokenizer = B.load_tokenizer(config.checkpoint)
+    length, truncation = config.max_length, config.truncation
+    batches = length_bucketed_batches(encode_texts(tokenizer, fit_texts, length, truncation), fit_labels.tolist(),
+                                      config.batch_size, seed=config.seed)
+    val_views = encode_windows(tokenizer, val_texts, length, truncation, config.test_windows)
+    test_views = encode_windows(tokenizer, test_texts, length, truncation, config.test_windows)
+
+    model = freeze_lower_layers(new_classifier(len(train.names), config.pooling, config.dropout, config.checkpoint),
+                                config.freeze_layers)
     autocast = torch.bfloat16 if config.bf16 else None
+    if progress:
+        announce(config, model, batches, len(val_views[0]) + len(test_views[0]), autocast)
     t = time.perf_counter()
-    history = fine_tune(model, tokenizer, fit_texts, fit_labels.tolist(), max_length=config.max_length,
-                        truncation=config.truncation, epochs=config.epochs, batch_size=config.batch_size,
-                        lr=config.lr, autocast_dtype=autocast, seed=config.seed, progress=progress)
+    history = fit(model, batches, classification_loss, epochs=config.epochs, lr=config.lr,
+                  autocast_dtype=autocast, progress=progress)
     timings["fine_tuning_seconds"] = time.perf_counter() - t
     timings["seconds_per_step"] = timings["fine_tuning_seconds"] / max(1, history.step[-1])
+
+    def predict(views):  # (averaged over the windows, the truncated view alone)
+        encodings, owners = views
+        n_texts = max(owners) + 1
+        probabilities = predict_proba(model, length_bucketed_batches(encodings, None, 64, seed=None), autocast,
+                                      progress=progress)
+        return average_views(probabilities, owners, n_texts), probabilities[:n_texts]
+
     t = time.perf_counter()
-
-    def predict(texts):  # (averaged over the windows, the truncated view alone)
-        views, owners = predict_views(model, tokenizer, texts, config.max_length, config.truncation,
-                                      autocast_dtype=autocast, windows=config.test_windows)
-        return average_views(views, owners, len(texts)), views[: len(texts)]
-
-    (model_val, model_val_one_view), (model_test, model_test_one_view) = predict(val_texts), predict(test_texts)
+    (model_val, model_val_one_view), (model_test, model_test_one_view) = predict(val_views), predict(test_views)
     timings["prediction_seconds"] = time.perf_counter() - t
 
     weights = np.linspace(0.0, 1.0, 21)
@@ -359,6 +371,33 @@ def run_project(config: ProjectConfig, output_dir: str | Path | None = None, pro
     if output_dir is not None:
         write_outputs(Path(output_dir), results, arrays, predictions, model)
     return {**results, "arrays": arrays, "model": model, "tokenizer": tokenizer, "test_texts": test_texts}
+
+
+def announce(config: ProjectConfig, model, batches: list[dict], prediction_views: int, autocast=None) -> float:
+    """Print what the run will do and how long it should take, from one training step and one
+    prediction batch timed on this machine (on a copy of the model). Returns the estimate in seconds."""
+    longest = max(batches, key=lambda batch: batch["input_ids"].numel())
+    step_seconds = seconds_per_training_step(copy.deepcopy(model), classification_loss, longest, repeats=1,
+                                             autocast_dtype=autocast)
+    model.eval()
+    with torch.no_grad():
+        started = time.perf_counter()
+        model(longest["input_ids"], longest["attention_mask"])
+        forward_seconds = time.perf_counter() - started
+    model.train()
+    steps = config.epochs * len(batches)
+    prediction_batches = -(-prediction_views // 64)
+    # the timed batch is the longest; on average batches are shorter, so this errs on the long side
+    estimate = steps * step_seconds + prediction_batches * forward_seconds * 64 / len(longest["input_ids"])
+    print(f"lmcore.project: fine-tuning on {sum(len(b['input_ids']) for b in batches):,} messages, {config.epochs} "
+          f"epoch(s) of {len(batches)} steps ({steps} in all), then predicting {prediction_views:,} views of the "
+          f"validation and test messages.\n  One training step took {step_seconds:.2f} s here, so this should take "
+          f"about {_duration(estimate)} (rather less: the longest batch was timed).", flush=True)
+    return estimate
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 def _write_atomically(path: Path, write) -> str:
@@ -444,47 +483,51 @@ def check_output_folder(folder: Path, config: ProjectConfig, overwrite: bool) ->
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lmcore.project", description=__doc__.split("\n\n")[0])
-    defaults = ProjectConfig()
-    parser.add_argument("--setting", choices=sorted(SETTINGS), default=defaults.setting)
-    parser.add_argument("--max-length", type=int, default=defaults.max_length)
-    parser.add_argument("--truncation", choices=["head", "head+tail"], default=defaults.truncation)
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--lr", type=float, default=defaults.lr)
-    parser.add_argument("--pooling", choices=["cls", "mean"], default=defaults.pooling)
-    parser.add_argument("--test-windows", type=int, default=defaults.test_windows,
+    parser = argparse.ArgumentParser(prog="python -m lmcore.project", description=__doc__.split("\n\n")[0],
+                                     epilog="Options left out take the book's recipe for the setting (RECIPES).")
+    parser.add_argument("--setting", choices=sorted(SETTINGS), default="full")
+    parser.add_argument("--checkpoint", help="a local BERT checkpoint folder (default: the bundled all-MiniLM-L6-v2)")
+    parser.add_argument("--max-length", type=int)
+    parser.add_argument("--truncation", choices=["head", "head+tail"])
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--pooling", choices=["cls", "mean"])
+    parser.add_argument("--freeze-layers", type=int, help="keep the embeddings and this many lowest layers as pretrained")
+    parser.add_argument("--test-windows", type=int,
                         help="average predictions over up to this many extra windows of each long message")
-    parser.add_argument("--dropout", type=float, default=defaults.dropout)
-    parser.add_argument("--bf16", action="store_true", help="bf16 autocast (GPUs, CPUs with avx512_bf16 or AMX)")
+    parser.add_argument("--dropout", type=float)
+    parser.add_argument("--bf16", action="store_true", default=None,
+                        help="bf16 autocast (GPUs, CPUs with AMX; measure before using it on a CPU)")
+    parser.add_argument("--train-limit", type=int)
+    parser.add_argument("--test-limit", type=int)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--output", type=Path, required=True, help="folder for the run's files")
     parser.add_argument("--again", action="store_true", help="train even if --output holds this run already")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a finished run of another configuration in --output")
-    parser.add_argument("--train-limit", type=int, default=None)
-    parser.add_argument("--test-limit", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", type=Path, required=True, help="folder for metrics.json, confusion_matrix.csv")
+    parser.add_argument("--publish", action="store_true",
+                        help="also copy the results (not the weights) to book/results/news/<setting> for chapter 5")
     args = parser.parse_args(argv)
+    given = {f.name: getattr(args, f.name) for f in fields(ProjectConfig) if getattr(args, f.name, None) is not None}
     try:  # every argument is checked before anything is loaded or trained
-        config = ProjectConfig(
-            setting=args.setting, max_length=args.max_length, truncation=args.truncation, epochs=args.epochs,
-            batch_size=args.batch_size, lr=args.lr, pooling=args.pooling, test_windows=args.test_windows,
-            dropout=args.dropout, bf16=args.bf16, train_limit=args.train_limit, test_limit=args.test_limit,
-            seed=args.seed,
-        )
-        limit = B.BertConfig.from_json(B.default_checkpoint() / "config.json").max_position_embeddings
+        config = replace(RECIPES[args.setting], **given)
+        limit = B.BertConfig.from_json(B._resolve(config.checkpoint) / "config.json").max_position_embeddings
         if config.max_length > limit:
             raise ValueError(f"max_length must be at most {limit}, the model's limit; got {config.max_length}")
         check_output_folder(args.output, config, args.overwrite)
-    except (ValueError, TypeError, FinishedRunExists) as error:
+    except (ValueError, TypeError, OSError, FinishedRunExists) as error:
         parser.error(_flag(str(error)))
     results = run_project(config, args.output, reuse=not args.again)
     for name, row in results["test"].items():
         print(f"{name:10} accuracy {row['accuracy']:.4f}  macro F1 {row['macro_f1']:.4f}")
     if config.test_windows:
         print(f"bert from the truncated view alone: accuracy {results['test_one_view']['bert']['accuracy']:.4f}")
-    print(f"fine-tuning {results['timings']['fine_tuning_seconds'] / 60:.1f} min on {results['hardware']}; "
-          f"results in {_shown(args.output)}")
+    timings = results["timings"]
+    print(f"fine-tuning {timings['fine_tuning_seconds'] / 60:.1f} min, whole run {timings['total_seconds'] / 60:.1f} min "
+          f"on {results['hardware']}; results in {_shown(args.output)}")
+    if args.publish:
+        print(f"published to {_shown(publish_run(args.output))}")
     return 0
 
 

@@ -16,6 +16,7 @@ from lmcore import budget, classify, costs, data, display, exercises, gpt, plot,
 from lmcore import newsgroups as N
 from lmcore import train as TR
 from lmcore import transformer as T
+from lmcore import project
 from lmcore.project import ProjectConfig
 
 q = torch.randn(2, 3, 4)
@@ -27,6 +28,16 @@ IDS = torch.randint(5, 50, (2, 6))
 @lru_cache(maxsize=None)
 def tiny_bert():
     return B.BertModel(TINY).eval()
+
+
+def tiny_classifier():
+    return B.BertForSequenceClassification(B.BertModel(TINY), num_labels=2)
+
+
+def empty_folder():
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="lmcore-empty-")
 
 
 @lru_cache(maxsize=None)
@@ -213,6 +224,12 @@ CASES = [
     ("fine_tune label out of range", lambda: fine_tune([0, 2]), ValueError, "labels"),
     ("fine_tune float labels", lambda: fine_tune([0.0, 1.0]), TypeError, "labels"),
     ("fine_tune labels count", lambda: fine_tune([0]), ValueError, "labels"),
+    ("freeze_lower_layers -1", lambda: classify.freeze_lower_layers(tiny_classifier(), -1), ValueError, "layers"),
+    ("freeze_lower_layers 2.0", lambda: classify.freeze_lower_layers(tiny_classifier(), 2.0), TypeError, "layers"),
+    ("freeze_lower_layers too many", lambda: classify.freeze_lower_layers(tiny_classifier(), 2), ValueError, "layers"),
+    ("new_classifier dropout 1", lambda: classify.new_classifier(3, dropout=1.0), ValueError, "dropout"),
+    ("new_classifier num_labels 1", lambda: classify.new_classifier(1), ValueError, "num_labels"),
+    ("glue name", lambda: display.glue("two words", 1.0), ValueError, "name"),
     ("average_views owners", lambda: classify.average_views(np.ones((2, 2)), [0], 1), ValueError, "owners"),
     ("tfidf texts and labels", lambda: classify.tfidf_baseline(["a", "b"], [0], ["c"]), ValueError, "labels"),
     # ---------------------------------------------------------------- project
@@ -227,6 +244,11 @@ CASES = [
     ("ProjectConfig bf16 'yes'", lambda: ProjectConfig(bf16="yes"), TypeError, "bf16"),
     ("ProjectConfig validation 0.6", lambda: ProjectConfig(validation_fraction=0.6), ValueError,
      "validation_fraction"),
+    ("ProjectConfig freeze_layers -1", lambda: ProjectConfig(freeze_layers=-1), ValueError, "freeze_layers"),
+    ("ProjectConfig checkpoint 5", lambda: ProjectConfig(checkpoint=5), TypeError, "checkpoint"),
+    ("load_run_results empty folder", lambda: project.load_run_results(empty_folder()), ValueError, "folder"),
+    ("publish_run empty folder", lambda: project.publish_run(empty_folder()), ValueError, "folder"),
+    ("published_run_dir setting", lambda: project.published_run_dir("clean"), ValueError, "setting"),
     # ---------------------------------------------------------------- data sets
     ("newsgroups subset", lambda: N.load_20newsgroups("dev"), ValueError, "subset"),
     ("newsgroups remove", lambda: N.load_20newsgroups("train", remove=("signatures",)), ValueError, "remove"),

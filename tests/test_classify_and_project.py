@@ -4,6 +4,7 @@ import json
 import os
 import re
 import shutil
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
@@ -15,22 +16,27 @@ from lmcore.classify import (
     average_views,
     encode_texts,
     encode_windows,
+    freeze_lower_layers,
+    geometric_ensemble,
     length_bucketed_batches,
+    most_confused_pairs,
+    new_classifier,
     predict_proba,
     predict_texts,
+    scores,
     tfidf_baseline,
 )
 from lmcore.project import (
+    RECIPES,
     FinishedRunExists,
     ProjectConfig,
     check_output_folder,
-    geometric_ensemble,
     inspect_run_folder,
     load_finished_run,
+    load_run_results,
     main,
-    most_confused_pairs,
+    publish_run,
     run_project,
-    scores,
 )
 
 
@@ -156,8 +162,10 @@ def test_command_line_entry_writes_metrics_and_confusion_matrix_and_is_reused(tm
     assert (tmp_path / "probabilities.npz").exists() and (tmp_path / "model.safetensors").exists()
 
     # what chapter 5 does: the same configuration and folder read the command line's run back
-    config = ProjectConfig(setting="removed", max_length=32, epochs=1, train_limit=320, test_limit=64, test_windows=2)
-    capsys.readouterr()
+    announcement = capsys.readouterr().out
+    assert re.search(r"One training step took \d+\.\d\d s here, so this should take about \d+ (s|min)", announcement)
+    config = replace(RECIPES["removed"], max_length=32, epochs=1, train_limit=320, test_limit=64, test_windows=2)
+    assert metrics["config"] == asdict(config)  # options left out take the book's recipe
     reused = run_project(config, output_dir=tmp_path)
     assert "reused the finished run of" in capsys.readouterr().out
     assert reused["reused_from"] == project._shown(tmp_path) and reused["test"] == metrics["test"]
@@ -175,6 +183,25 @@ def test_command_line_entry_writes_metrics_and_confusion_matrix_and_is_reused(tm
         main([*arguments, "--seed", "1"])
     assert "seed: 0 there, 1 now" in capsys.readouterr().err
     check_damage_is_found_and_runs_are_never_lost(tmp_path, config, capsys)
+    check_published_results_are_verified(tmp_path, config, reused)
+
+
+def check_published_results_are_verified(finished, config, reused):
+    """A published copy holds the results without the weights, hash-checked when read back."""
+    published = publish_run(finished, finished.parent / "published")
+    assert sorted(p.name for p in published.iterdir()) == [
+        "confusion_matrix.csv", "manifest.json", "metrics.json", "probabilities.npz"]
+    results = load_run_results(published, config)
+    assert results["test"] == reused["test"] and results["test_texts"] == reused["test_texts"]
+    np.testing.assert_array_equal(results["arrays"]["bert_test"], reused["arrays"]["bert_test"])
+    assert load_finished_run(published, config) is None  # no weights: nothing to reuse as a model
+    with pytest.raises(FinishedRunExists, match="seed: 0 there, 1 now"):
+        load_run_results(published, replace(config, seed=1))
+    arrays = bytearray((published / "probabilities.npz").read_bytes())
+    arrays[len(arrays) // 2] ^= 0x01
+    (published / "probabilities.npz").write_bytes(bytes(arrays))
+    with pytest.raises(ValueError, match="probabilities.npz does not match its SHA-256"):
+        load_run_results(published)
 
 
 def check_damage_is_found_and_runs_are_never_lost(finished, config, capsys):
@@ -210,6 +237,66 @@ def check_damage_is_found_and_runs_are_never_lost(finished, config, capsys):
     assert inspect_run_folder(replaced) == (None, f"{project._shown(replaced)} holds "
                                                   "['metrics.json', 'confusion_matrix.csv', 'probabilities.npz', "
                                                   "'model.safetensors'] but no manifest.json: an unfinished run")
+
+
+def tiny_checkpoint_with_its_own_tokenizer(folder):
+    """A 3-layer, 48-wide random BERT with a 71-piece character vocabulary, saved the way a
+    Hugging Face checkpoint is: config.json, model.safetensors, vocab.txt."""
+    from safetensors.torch import save_file
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"abcdefghijklmnopqrstuvwxyz0123456789.,!?",
+             *(f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz0123456789")][:71]
+    config = B.BertConfig(vocab_size=len(vocab), hidden_size=48, num_hidden_layers=3, num_attention_heads=4,
+                          intermediate_size=96, max_position_embeddings=64)
+    torch.manual_seed(0)
+    ours = B.BertModel(config).state_dict()
+    folder.mkdir()
+    save_file({theirs: ours[name].contiguous() for theirs, name in B.hf_name_map(config).items()},
+              str(folder / "model.safetensors"))
+    (folder / "config.json").write_text(json.dumps({"model_type": "bert", **config.to_dict()}))
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True, "model_max_length": 64}))
+    return folder, config
+
+
+@pytest.mark.skipif(not os.environ.get("LMCORE_DATA"), reason="needs LMCORE_DATA (CI sets it)")
+def test_the_command_line_runs_on_another_checkpoint_given_as_one_argument(tmp_path, capsys):
+    folder, tiny = tiny_checkpoint_with_its_own_tokenizer(tmp_path / "tiny")
+    arguments = ["--setting", "removed", "--checkpoint", str(folder), "--epochs", "1", "--train-limit", "200",
+                 "--test-limit", "40", "--test-windows", "1", "--output", str(tmp_path / "run")]
+    with pytest.raises(SystemExit):  # its position embeddings stop at 64 tokens, and the recipe's 128 is refused
+        main(arguments)
+    assert "--max-length must be at most 64, the model's limit; got 128" in capsys.readouterr().err
+    main([*arguments, "--max-length", "32"])
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["config"]["checkpoint"] == str(folder) and metrics["n_test"] == 40
+    config = ProjectConfig(**metrics["config"])
+    reused = load_finished_run(tmp_path / "run", config)
+    assert reused["model"].bert.config.hidden_size == 48 and len(reused["model"].bert.encoder.layers) == 3
+    assert len(reused["tokenizer"]) == tiny.vocab_size
+    probabilities = predict_texts(reused["model"], reused["tokenizer"], reused["test_texts"], 32, "head+tail", windows=1)
+    np.testing.assert_allclose(probabilities, reused["arrays"]["bert_test"], atol=1e-5)
+
+
+def test_frozen_layers_keep_their_pretrained_weights():
+    classifier = freeze_lower_layers(new_classifier(4, dropout=0.0), 2)
+    frozen = {n: p.detach().clone() for n, p in classifier.named_parameters() if not p.requires_grad}
+    assert frozen and all(n.startswith(("bert.embeddings.", "bert.encoder.layers.0.", "bert.encoder.layers.1."))
+                          for n in frozen)
+    trainable = [n for n, p in classifier.named_parameters() if p.requires_grad]
+    assert any(n.startswith("bert.encoder.layers.2.") for n in trainable) and "classifier.weight" in trainable
+    ids = torch.randint(1000, 2000, (4, 12), generator=torch.Generator().manual_seed(0))
+    batches = [{"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": torch.tensor([0, 1, 2, 3])}]
+    from lmcore.classify import classification_loss
+    from lmcore.train import fit
+
+    before = {n: p.detach().clone() for n, p in classifier.named_parameters() if p.requires_grad}
+    fit(classifier, batches, classification_loss, epochs=2, lr=1e-3, progress=False)
+    after = dict(classifier.named_parameters())
+    assert all(torch.equal(after[n], value) for n, value in frozen.items())
+    assert any(not torch.equal(after[n], value) for n, value in before.items())
+    with pytest.raises(ValueError, match="layers must be at most the model's 6 encoder layers; got 7"):
+        freeze_lower_layers(new_classifier(4), 7)
 
 
 def test_a_finished_run_of_another_configuration_is_never_overwritten(tmp_path, capsys):

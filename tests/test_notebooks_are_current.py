@@ -2,6 +2,8 @@
 parts a reader expects (learning goals, measured run time, exercises with hidden solutions)."""
 
 import json
+import os
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -67,3 +69,22 @@ def test_the_staleness_check_catches_an_edited_lmcore_function_a_chapter_shows(m
     edited_function = text.strip().replace("\n", "\n    # a comment added after the run\n", 1)
     monkeypatch.setattr(notebooks, "lmcore_source", lambda: original.replace(text.strip(), edited_function))
     assert any(f"cell {index} shows lmcore source that changed" in p for p in notebooks.problems(chapter))
+
+
+MACHINE_PATHS = (
+    str(notebooks.REPO),  # this checkout
+    "site-packages",  # an installed package's location
+    "/home/", "/Users/", "/root/", "C:\\\\Users",  # someone's home folder
+    *([str(Path(os.environ["LMCORE_DATA"]).resolve())] if os.environ.get("LMCORE_DATA") else []),  # the data
+)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_stored_outputs_name_no_path_of_the_machine_that_made_them(path):
+    """A reader's book shows paths relative to the repository or the data folder, never where
+    the author's checkout, data or packages happened to live."""
+    for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        for output in cell.get("outputs", []):
+            text = json.dumps(output)
+            found = [p for p in MACHINE_PATHS if p in text]
+            assert not found, f"cell {index} of {path.name} prints {found}: print paths relative to the repository"

@@ -73,10 +73,9 @@ def shown_sources(notebook: nbformat.NotebookNode) -> list[tuple[int, str]]:
 def hardware() -> str:
     import torch
 
-    from lmcore.project import cpu_name
+    from lmcore.provenance import cpu_name
 
     model = cpu_name()
-
     accelerator = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
     return f"{os.cpu_count()}-core CPU ({model}){accelerator}, torch {torch.__version__}"
 
