@@ -61,7 +61,7 @@ bench: setup
 	$(BIN)/python bench/bert.py
 	$(BIN)/python bench/finetune.py
 
-bench-news: setup  # about 40 minutes on 2 cores: writes the record chapter 5 shows
+bench-news: setup  # about an hour on 2 cores: writes the record chapter 5 shows
 	$(BIN)/python bench/news_recipe.py --output book/results/news/recipe-comparison.json
 
 clean:

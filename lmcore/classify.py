@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ._checks import expect_int, expect_positive_int, expect_probability, expect_texts
 

@@ -163,7 +163,7 @@ def test_command_line_entry_writes_metrics_and_confusion_matrix_and_is_reused(tm
 
     # what chapter 5 does: the same configuration and folder read the command line's run back
     announcement = capsys.readouterr().out
-    assert re.search(r"One training step took \d+\.\d\d s here, so this should take about \d+ (s|min)", announcement)
+    assert re.search(r"One training step took \d+\.\d\d s here, so fine-tuning and prediction should take about \d+ (s|min)", announcement)
     config = replace(RECIPES["removed"], max_length=32, epochs=1, train_limit=320, test_limit=64, test_windows=2)
     assert metrics["config"] == asdict(config)  # options left out take the book's recipe
     reused = run_project(config, output_dir=tmp_path)
@@ -262,11 +262,12 @@ def tiny_checkpoint_with_its_own_tokenizer(folder):
 @pytest.mark.skipif(not os.environ.get("LMCORE_DATA"), reason="needs LMCORE_DATA (CI sets it)")
 def test_the_command_line_runs_on_another_checkpoint_given_as_one_argument(tmp_path, capsys):
     folder, tiny = tiny_checkpoint_with_its_own_tokenizer(tmp_path / "tiny")
-    arguments = ["--setting", "removed", "--checkpoint", str(folder), "--epochs", "1", "--train-limit", "200",
+    arguments = ["--setting", "removed", "--checkpoint", str(folder), "--epochs", "1", "--train-limit", "320",
                  "--test-limit", "40", "--test-windows", "1", "--output", str(tmp_path / "run")]
-    with pytest.raises(SystemExit):  # its position embeddings stop at 64 tokens, and the recipe's 128 is refused
+    with pytest.raises(SystemExit):  # its position embeddings stop at 64 tokens: the recipe's length is refused
         main(arguments)
-    assert "--max-length must be at most 64, the model's limit; got 128" in capsys.readouterr().err
+    expected = f"--max-length must be at most 64, the model's limit; got {RECIPES['removed'].max_length}"
+    assert expected in capsys.readouterr().err
     main([*arguments, "--max-length", "32"])
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["config"]["checkpoint"] == str(folder) and metrics["n_test"] == 40

@@ -88,3 +88,12 @@ def test_stored_outputs_name_no_path_of_the_machine_that_made_them(path):
             text = json.dumps(output)
             found = [p for p in MACHINE_PATHS if p in text]
             assert not found, f"cell {index} of {path.name} prints {found}: print paths relative to the repository"
+
+
+def test_progress_bars_are_stored_as_a_terminal_leaves_them():
+    bar = "\r  0%|          | 0/3\r 67%|######    | 2/3\r100%|##########| 3/3\nlast line\r"
+    assert notebooks.as_a_terminal_shows(bar) == "100%|##########| 3/3\nlast line"
+    for path in NOTEBOOKS:
+        for cell in nbformat.read(path, as_version=4).cells:
+            for output in cell.get("outputs", []):
+                assert "\r" not in output.get("text", ""), f"{path.name}: a stored stream keeps carriage returns"

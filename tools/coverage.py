@@ -35,8 +35,8 @@ COVERAGE = [
     (["3.4"], "application domains", [("chapters/06_applications", "")]),
     (["4.3", "4.3.1"], "the 3-token worked example: encoding", [("chapters/01_self_attention", "")]),
     (["4.3.2"], "the 3-token worked example: decoding",
-     [("chapters/02_transformer", "decoder layers and masks; the article's decoding example itself is not yet "
-                                  "worked through")]),
+     [("chapters/02_transformer", "section 2.4: the article's steps run as written (they return LayerNorm(X) and "
+                                  "never read the encoder), next to a real decoder layer")]),
     (["5", "5.1", "5.2", "5.3", "5.4"], "the news-classification project", [("chapters/05_news_project", "")]),
     (["6", "6.1", "6.2", "6.3", "6.4", "6.5", "6.6", "6.7"], "practical applications and outlook",
      [("chapters/06_applications", "")]),

@@ -111,12 +111,23 @@ def execute(path: Path, mode: str) -> tuple[nbformat.NotebookNode, float]:
             print(f"{path.name}: {mode} run failed; partial outputs in {failed}", file=sys.stderr)
             raise
         elapsed = time.perf_counter() - start
+        for cell in notebook.cells:
+            for output in cell.get("outputs", []):
+                if output.get("output_type") == "stream":
+                    output["text"] = as_a_terminal_shows(output["text"])
     finally:
         if previous is None:
             os.environ.pop("LMCORE_MODE", None)
         else:
             os.environ["LMCORE_MODE"] = previous
     return notebook, elapsed
+
+
+def as_a_terminal_shows(text: str) -> str:
+    """Stream text as a terminal leaves it: a carriage return sends the cursor back to the start of
+    the line, so only what follows the last one on each line stays (a progress bar's final state,
+    not its two hundred updates; JupyterLab shows the live bar the same way)."""
+    return "\n".join(line.rstrip("\r").rsplit("\r", 1)[-1] for line in text.split("\n"))
 
 
 def run(path: Path) -> None:
