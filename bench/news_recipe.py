@@ -49,9 +49,9 @@ from lmcore.provenance import code_version, hardware
 from lmcore.train import fit
 
 RECIPE_CANDIDATES = {  # the previous edition's recipe first: the others are compared with it
-    "previous recipe (192 tokens, every layer trains)": replace(RECIPES["full"], freeze_layers=0),
-    "book recipe (192 tokens, 2 lowest layers frozen)": RECIPES["full"],
-    "128 tokens, 2 lowest layers frozen": replace(RECIPES["full"], max_length=128),
+    "previous recipe (192 tokens, every layer trains)": replace(RECIPES["full"], max_length=192),
+    "book recipe (128 tokens, every layer trains)": RECIPES["full"],
+    "128 tokens, 2 lowest layers frozen": replace(RECIPES["full"], freeze_layers=2),
 }
 
 

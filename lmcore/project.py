@@ -88,13 +88,13 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 class ProjectConfig:
     setting: str = "full"
     checkpoint: str | None = None  # a local checkpoint folder; None: the bundled all-MiniLM-L6-v2
-    max_length: int = 192  # tokens per training sequence, [CLS] and [SEP] included
+    max_length: int = 128  # tokens per training sequence, [CLS] and [SEP] included
     truncation: str = "head+tail"
     epochs: int = 2
     batch_size: int = 32
     lr: float = 1e-4
     pooling: str = "mean"
-    freeze_layers: int = 2  # the embeddings and this many lowest encoder layers stay as pretrained
+    freeze_layers: int = 0  # keep the embeddings and this many lowest encoder layers as pretrained
     validation_fraction: float = 0.1
     dropout: float = 0.0  # every dropout rate during fine-tuning; 0 halves a CPU step (chapter 5)
     test_windows: int = 4  # extra windows per long message averaged at prediction time (classify.encode_windows)
@@ -134,8 +134,8 @@ class ProjectConfig:
 
 # The book's recipe for each setting (chapter 5 shows the validation runs behind each choice).
 RECIPES = {
-    "full": ProjectConfig(setting="full", max_length=192, epochs=2, freeze_layers=2, test_windows=4),
-    "removed": ProjectConfig(setting="removed", max_length=192, epochs=2, freeze_layers=2, test_windows=4),
+    "full": ProjectConfig(setting="full", max_length=128, epochs=2, freeze_layers=0, test_windows=4),
+    "removed": ProjectConfig(setting="removed", max_length=128, epochs=2, freeze_layers=0, test_windows=4),
 }
 
 
@@ -324,7 +324,7 @@ def run_project(config: ProjectConfig, output_dir: str | Path | None = None, pro
                                 config.freeze_layers)
     autocast = torch.bfloat16 if config.bf16 else None
     if progress:
-        announce(config, model, batches, len(val_views[0]) + len(test_views[0]), autocast)
+        announce(config, model, batches, val_views[0] + test_views[0], autocast)
     t = time.perf_counter()
     history = fit(model, batches, classification_loss, epochs=config.epochs, lr=config.lr,
                   autocast_dtype=autocast, progress=progress)
@@ -373,9 +373,13 @@ def run_project(config: ProjectConfig, output_dir: str | Path | None = None, pro
     return {**results, "arrays": arrays, "model": model, "tokenizer": tokenizer, "test_texts": test_texts}
 
 
-def announce(config: ProjectConfig, model, batches: list[dict], prediction_views: int, autocast=None) -> float:
-    """Print what the run will do and how long it should take, from one training step and one
-    prediction batch timed on this machine (on a copy of the model). Returns the estimate in seconds."""
+def announce(config: ProjectConfig, model, batches: list[dict], views: list[list[int]], autocast=None) -> float:
+    """Print what the run will do and how long it should take, and return that estimate in seconds.
+
+    One training step and one forward pass are timed on the longest batch (on a copy of the
+    model), and the rest is scaled by the number of tokens: a batch of shorter messages costs
+    proportionally less (attention's share, which grows faster, is small at these lengths).
+    """
     longest = max(batches, key=lambda batch: batch["input_ids"].numel())
     with torch.random.fork_rng():  # dropout in the timed step must not change the run's random numbers
         step_seconds = seconds_per_training_step(copy.deepcopy(model), classification_loss, longest, repeats=1,
@@ -386,14 +390,15 @@ def announce(config: ProjectConfig, model, batches: list[dict], prediction_views
         model(longest["input_ids"], longest["attention_mask"])
         forward_seconds = time.perf_counter() - started
     model.train()
-    steps = config.epochs * len(batches)
-    prediction_batches = -(-prediction_views // 64)
-    # the timed batch is the longest; on average batches are shorter, so this errs on the long side
-    estimate = steps * step_seconds + prediction_batches * forward_seconds * 64 / len(longest["input_ids"])
+    timed_tokens = longest["input_ids"].numel()
+    training_tokens = config.epochs * sum(batch["input_ids"].numel() for batch in batches)
+    prediction_tokens = sum(len(view) for view in views)
+    estimate = (training_tokens * step_seconds + prediction_tokens * forward_seconds) / timed_tokens
     print(f"lmcore.project: fine-tuning on {sum(len(b['input_ids']) for b in batches):,} messages, {config.epochs} "
-          f"epoch(s) of {len(batches)} steps ({steps} in all), then predicting {prediction_views:,} views of the "
-          f"validation and test messages.\n  One training step took {step_seconds:.2f} s here, so fine-tuning and "
-          f"prediction should take about {_duration(estimate)} (rather less: the longest batch was timed).", flush=True)
+          f"epoch(s) of {len(batches)} steps ({config.epochs * len(batches)} in all), then predicting {len(views):,} "
+          f"views of the validation and test messages.\n  One training step of {tuple(longest['input_ids'].shape)} "
+          f"tokens took {step_seconds:.2f} s here, so fine-tuning and prediction should take about "
+          f"{_duration(estimate)}.", flush=True)
     return estimate
 
 

@@ -26,6 +26,7 @@ from lmcore.classify import (
     scores,
     tfidf_baseline,
 )
+from lmcore.newsgroups import load_20newsgroups
 from lmcore.project import (
     RECIPES,
     FinishedRunExists,
@@ -163,7 +164,8 @@ def test_command_line_entry_writes_metrics_and_confusion_matrix_and_is_reused(tm
 
     # what chapter 5 does: the same configuration and folder read the command line's run back
     announcement = capsys.readouterr().out
-    assert re.search(r"One training step took \d+\.\d\d s here, so fine-tuning and prediction should take about \d+ (s|min)", announcement)
+    assert re.search(r"One training step of \(\d+, \d+\) tokens took \d+\.\d\d s here, so fine-tuning and prediction should "
+                     r"take about \d+ (s|min)", announcement)
     config = replace(RECIPES["removed"], max_length=32, epochs=1, train_limit=320, test_limit=64, test_windows=2)
     assert metrics["config"] == asdict(config)  # options left out take the book's recipe
     reused = run_project(config, output_dir=tmp_path)
@@ -360,3 +362,13 @@ def test_most_confused_pairs():
     assert pairs["share of the true class"].tolist() == [4 / 6, 3 / 8]
     with pytest.raises(ValueError, match="must be 3 x 3"):
         most_confused_pairs(matrix[:2], ["a", "b", "c"])
+
+
+@pytest.mark.skipif(not os.environ.get("LMCORE_DATA"), reason="needs LMCORE_DATA (CI sets it)")
+@pytest.mark.parametrize("setting", sorted(RECIPES))
+def test_the_books_published_runs_are_intact_and_made_with_the_recipe(setting):
+    """Chapter 5 shows these: a changed recipe, or a damaged file, must be caught here first."""
+    results = load_run_results(project.published_run_dir(setting), RECIPES[setting])
+    assert results["n_test"] == len(results["test_texts"]) == 7532
+    assert results["arrays"]["bert_test"].shape == (7532, 20)
+    assert (results["arrays"]["test_labels"] == np.array(load_20newsgroups("test", remove=project.SETTINGS[setting]).labels)).all()
