@@ -112,9 +112,8 @@ def execute(path: Path, mode: str) -> tuple[nbformat.NotebookNode, float]:
             raise
         elapsed = time.perf_counter() - start
         for cell in notebook.cells:
-            for output in cell.get("outputs", []):
-                if output.get("output_type") == "stream":
-                    output["text"] = as_a_terminal_shows(output["text"])
+            if cell.cell_type == "code":
+                cell.outputs = coalesced_streams(cell.outputs)
     finally:
         if previous is None:
             os.environ.pop("LMCORE_MODE", None)
@@ -128,6 +127,23 @@ def as_a_terminal_shows(text: str) -> str:
     the line, so only what follows the last one on each line stays (a progress bar's final state,
     not its two hundred updates; JupyterLab shows the live bar the same way)."""
     return "\n".join(line.rstrip("\r").rsplit("\r", 1)[-1] for line in text.split("\n"))
+
+
+def coalesced_streams(outputs: list) -> list:
+    """Consecutive pieces of the same stream joined into one output (the kernel sends a progress
+    bar as one piece per update), each shown :func:`as_a_terminal_shows`."""
+    merged = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (output.get("output_type") == "stream" and previous is not None
+                and previous.get("output_type") == "stream" and previous["name"] == output["name"]):
+            previous["text"] += output["text"]
+        else:
+            merged.append(output)
+    for output in merged:
+        if output.get("output_type") == "stream":
+            output["text"] = as_a_terminal_shows(output["text"])
+    return merged
 
 
 def run(path: Path) -> None:
