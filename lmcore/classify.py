@@ -71,10 +71,11 @@ def new_classifier(num_labels: int, pooling: str = "mean", dropout: float | None
 def freeze_lower_layers(classifier, layers: int):
     """Keep the embeddings and the lowest ``layers`` encoder layers as pretrained (no gradients).
 
-    The lower layers of a pretrained BERT hold general features of the language that a topic
-    classifier barely changes, so they need not train. Frozen, they need no backward pass and
-    no optimizer state: the training step gets cheaper by about the share of work they did.
-    ``layers=0`` freezes nothing; the embeddings stay trainable too.
+    Frozen layers need no backward pass and no optimizer state, so a training step gets cheaper
+    by about the share of work they did. The idea behind it, that the lower layers hold general
+    features a topic classifier need not change, is worth measuring rather than assuming: on 20
+    Newsgroups, freezing two of MiniLM's six layers cost 3.8 points of validation accuracy
+    (chapter 5), and the book's recipe does not use it. ``layers=0`` freezes nothing.
     """
     expect_int("layers", layers, minimum=0)
     encoder_layers = classifier.bert.encoder.layers

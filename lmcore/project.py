@@ -254,20 +254,28 @@ def load_finished_run(folder: str | Path, config: ProjectConfig) -> dict | None:
     return {**results, "model": model, "tokenizer": B.load_tokenizer(config.checkpoint)}
 
 
+PUBLISHED_ARRAYS = ("test_labels", "bert_test", "baseline_test")  # what chapter 5 reads of the book's runs
+
+
 def publish_run(folder: str | Path, destination: str | Path | None = None) -> Path:
     """Copy a finished run's results, without the weights, to ``destination`` (by default the
-    book's :func:`published_run_dir`), with a manifest of their hashes; returns the folder."""
+    book's :func:`published_run_dir`), with a manifest of their hashes; returns the folder.
+    Of the probabilities, only :data:`PUBLISHED_ARRAYS` are kept (about half the size)."""
     manifest, problem = inspect_run_folder(folder)
     if manifest is None:
         raise ValueError(f"folder must hold a finished run; {problem or f'{_shown(Path(folder))} holds none'}")
+    folder = Path(folder)
     destination = Path(destination or published_run_dir(manifest["config"]["setting"]))
     destination.mkdir(parents=True, exist_ok=True)
     (destination / MANIFEST).unlink(missing_ok=True)
-    files = {}
-    for name in ("metrics.json", "confusion_matrix.csv", "probabilities.npz"):
-        files[name] = _write_atomically(destination / name, lambda path, name=name: shutil.copyfile(Path(folder) / name, path))
-        if files[name] != manifest["files"][name]:
-            raise ValueError(f"{name} changed while it was copied; publish again")
+    with np.load(folder / "probabilities.npz", allow_pickle=False) as stored:  # verified above, with the rest
+        arrays = {name: stored[name] for name in PUBLISHED_ARRAYS}
+    files = {name: _write_atomically(destination / name, lambda path, name=name: shutil.copyfile(folder / name, path))
+             for name in ("metrics.json", "confusion_matrix.csv")}
+    if any(files[name] != manifest["files"][name] for name in files):
+        raise ValueError(f"{_shown(folder)} changed while it was copied; publish again")
+    files["probabilities.npz"] = _write_atomically(destination / "probabilities.npz",
+                                                   lambda path: _save_arrays(path, arrays))
     published = {**manifest, "files": files}
     _write_atomically(destination / MANIFEST, lambda path: path.write_text(json.dumps(published, indent=2), encoding="utf-8"))
     return destination
