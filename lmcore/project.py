@@ -220,6 +220,11 @@ def load_run_results(folder: str | Path, config: ProjectConfig | None = None) ->
     manifest, problem = inspect_run_folder(folder)
     if manifest is None:
         raise ValueError(f"folder must hold a finished run; {problem or f'{_shown(folder)} holds none'}")
+    return _read_results(folder, manifest, config)
+
+
+def _read_results(folder: Path, manifest: dict, config: ProjectConfig | None) -> dict:
+    """:func:`load_run_results` once ``manifest`` has been checked against the files."""
     if config is not None and manifest["config"] != asdict(config):
         raise FinishedRunExists(
             f"{_shown(folder)} holds a finished run of another configuration ({_difference(manifest['config'], config)}); "
@@ -246,7 +251,7 @@ def load_finished_run(folder: str | Path, config: ProjectConfig) -> dict | None:
         if problem or manifest is not None:
             print(f"lmcore.project: {problem or 'the run has no weights'}; training again", file=sys.stderr)
         return None
-    results = load_run_results(folder, config)
+    results = _read_results(Path(folder), manifest, config)  # every hash was checked just above
     model = new_classifier(len(results["names"]), config.pooling, checkpoint=config.checkpoint)
     model.load_state_dict(load_file(str(Path(folder) / "model.safetensors")))
     model.eval()
