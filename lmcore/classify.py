@@ -27,10 +27,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from ._checks import expect_int, expect_positive_int, expect_probability, expect_texts
+from .bert import BertForSequenceClassification
+from .checkpoints import load_pretrained
+from .train import autocast, evaluating, fit, set_dropout
 
 __all__ = [
     "new_classifier",
@@ -58,13 +60,11 @@ def new_classifier(num_labels: int, pooling: str = "mean", dropout: float | None
     folder) with a new, randomly initialised classification head of ``num_labels`` classes.
 
     ``dropout``: every dropout rate in the model (``None`` keeps the checkpoint's own); see
-    :func:`lmcore.bert.set_dropout` for why this book fine-tunes with ``0.0`` on a CPU.
+    :func:`lmcore.train.set_dropout` for why this book fine-tunes with ``0.0`` on a CPU.
     """
-    from . import bert
-
-    classifier = bert.BertForSequenceClassification(bert.load_pretrained(checkpoint), num_labels, pooling=pooling)
+    classifier = BertForSequenceClassification(load_pretrained(checkpoint), num_labels, pooling=pooling)
     if dropout is not None:
-        bert.set_dropout(classifier, expect_probability("dropout", dropout))
+        set_dropout(classifier, expect_probability("dropout", dropout))
     return classifier
 
 
@@ -204,28 +204,23 @@ def _check_labels(labels: Sequence[int], n_texts: int) -> None:
 
 
 def classification_loss(model, batch: dict) -> torch.Tensor:
-    """Cross-entropy of the model's class logits against ``batch["labels"]``."""
-    logits = model(batch["input_ids"], batch["attention_mask"])
-    if batch["labels"].max() >= logits.shape[-1]:
-        raise ValueError(f"labels must be below the model's {logits.shape[-1]} classes; got {int(batch['labels'].max())}")
-    return F.cross_entropy(logits.float(), batch["labels"])
+    """Cross-entropy of the model's class logits against ``batch["labels"]``: the model computes
+    it when given the labels (:class:`lmcore.bert.BertForSequenceClassification`)."""
+    return model(batch["input_ids"], batch["attention_mask"], labels=batch["labels"]).loss
 
 
-@torch.no_grad()
 def predict_proba(
     model, batches: Sequence[dict], autocast_dtype: torch.dtype | None = None, progress: bool = False
 ) -> np.ndarray:
     """Class probabilities ``(n_texts, n_classes)``, in the texts' original order."""
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     rows, indices = [], []
-    for batch in tqdm(batches, disable=not progress, desc="predicting", unit="batch", mininterval=2.0):
-        with torch.autocast(device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
-            logits = model(batch["input_ids"].to(device), batch["attention_mask"].to(device))
-        rows.append(logits.float().softmax(-1).cpu())
-        indices.append(batch["index"])
-    model.train(was_training)
+    with evaluating(model):
+        for batch in tqdm(batches, disable=not progress, desc="predicting", unit="batch", mininterval=2.0):
+            with autocast(device, autocast_dtype):
+                logits = model(batch["input_ids"].to(device), batch["attention_mask"].to(device)).logits
+            rows.append(logits.float().softmax(-1).cpu())
+            indices.append(batch["index"])
     probabilities = torch.cat(rows)
     order = torch.cat(indices).argsort()
     return probabilities[order].numpy()
@@ -305,8 +300,6 @@ def fine_tune(
     (``history.metric("val_accuracy")``): the number to watch when choosing epochs or a
     learning rate, so the test set stays untouched until the end. Returns the ``History``.
     """
-    from .train import fit
-
     if len(texts) != len(labels):
         raise ValueError(f"got {len(texts)} texts but {len(labels)} labels")
     batches = length_bucketed_batches(

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .train import autocast
+
 __all__ = [
     "KNOWN_SHAPES",
     "TransformerShape",
@@ -100,7 +102,7 @@ def seconds_per_training_step(
     times = []
     for attempt in range(repeats + 1):
         start = time.perf_counter()
-        with torch.autocast("cpu", dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
+        with autocast(next(model.parameters()).device, autocast_dtype):
             loss = loss_fn(model, batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -19,8 +19,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import expect_int, expect_number, expect_positive_int, expect_tensor
+from ._checks import (
+    expect_int,
+    expect_length_at_most,
+    expect_number,
+    expect_positive_int,
+    expect_positive_ints,
+    expect_sequence,
+    expect_text,
+    expect_token_ids,
+)
 from .attention import causal_mask
+from .outputs import ModelOutput
+from .train import evaluating
 from .transformer import Encoder, LearnedPositionalEncoding
 
 __all__ = ["CharTokenizer", "DecoderOnlyLM", "generate", "next_token_loss", "random_windows", "top_k_filter"]
@@ -30,8 +41,7 @@ class CharTokenizer:
     """One id per character seen in the training text; unseen characters map to ``unknown``."""
 
     def __init__(self, text: str, unknown: str = "?"):
-        if not isinstance(text, str) or not text:
-            raise ValueError("CharTokenizer needs a non-empty training text")
+        expect_text("text", text)
         self.characters = sorted(set(text) | {unknown})
         self.id_of = {c: i for i, c in enumerate(self.characters)}
         self.unknown_id = self.id_of[unknown]
@@ -58,8 +68,7 @@ class DecoderOnlyLM(nn.Module):
         num_layers: int = 4, d_ff: int | None = None, dropout: float = 0.0,
     ):
         super().__init__()
-        for name, value in (("vocab_size", vocab_size), ("context", context), ("num_layers", num_layers)):
-            expect_positive_int(name, value)
+        expect_positive_ints(vocab_size=vocab_size, context=context, num_layers=num_layers)
         self.context = context
         self.token_embedding = nn.Embedding(vocab_size, d_model)
         self.position = LearnedPositionalEncoding(d_model, max_len=context, dropout=dropout)
@@ -72,28 +81,23 @@ class DecoderOnlyLM(nn.Module):
         nn.init.normal_(self.token_embedding.weight, std=0.02)
         nn.init.normal_(self.position.embedding.weight, std=0.02)
 
-    def forward(self, ids: torch.Tensor, need_weights: bool = False):
-        expect_tensor("ids", ids)
-        if ids.dim() != 2 or ids.dtype != torch.long:
-            raise ValueError(f"ids must be (batch, seq) int64; got shape {tuple(ids.shape)}, dtype {ids.dtype}")
-        if ids.shape[1] > self.context:
-            raise ValueError(f"sequence of {ids.shape[1]} tokens is longer than the model's context of {self.context}")
-        if ids.numel() and (ids.min() < 0 or ids.max() >= self.token_embedding.num_embeddings):
-            raise ValueError(f"ids must lie in [0, {self.token_embedding.num_embeddings}); got {ids.min()}..{ids.max()}")
+    def forward(self, ids: torch.Tensor, labels: torch.Tensor | None = None, need_weights: bool = False) -> ModelOutput:
+        """Next-token ``logits`` ``(batch, seq, vocab)``; with ``labels`` (the next tokens,
+        ``(batch, seq)``), their mean cross-entropy in nats."""
+        expect_token_ids("ids", ids, self.token_embedding.num_embeddings)
+        expect_length_at_most("ids", ids, self.context, "context")
         x = self.position(self.token_embedding(ids))  # (batch, seq, d_model)
         x, weights = self.blocks(x, causal_mask(ids.shape[1], ids.device), need_weights)
         logits = self.output(x)  # (batch, seq, vocab)
-        return (logits, weights) if need_weights else logits
+        loss = None if labels is None else F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
+        return ModelOutput(logits=logits, loss=loss, attentions=weights)
 
 
 def random_windows(ids: torch.Tensor, context: int, batch_size: int, steps: int, generator: torch.Generator):
     """``steps`` batches of ``(inputs, targets)``: random windows of ``context + 1`` tokens, the
     targets shifted by one position."""
-    expect_tensor("ids", ids)
-    for name, value in (("context", context), ("batch_size", batch_size), ("steps", steps)):
-        expect_positive_int(name, value)
-    if ids.dim() != 1 or len(ids) <= context + 1:
-        raise ValueError(f"ids must be one sequence longer than context + 1 = {context + 1}; got shape {tuple(ids.shape)}")
+    expect_positive_ints(context=context, batch_size=batch_size, steps=steps)
+    expect_sequence("ids", ids, context + 2, f"longer than a window of context + 1 = {context + 1} tokens")
     batches = []
     for _ in range(steps):
         starts = torch.randint(0, len(ids) - context - 1, (batch_size,), generator=generator)
@@ -105,8 +109,7 @@ def random_windows(ids: torch.Tensor, context: int, batch_size: int, steps: int,
 def next_token_loss(model: DecoderOnlyLM, batch) -> torch.Tensor:
     """Mean cross-entropy of predicting every next token of the batch (in nats)."""
     inputs, targets = batch
-    logits = model(inputs)
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+    return model(inputs, labels=targets).loss
 
 
 def top_k_filter(logits: torch.Tensor, k: int | None) -> torch.Tensor:
@@ -119,7 +122,6 @@ def top_k_filter(logits: torch.Tensor, k: int | None) -> torch.Tensor:
     return logits.masked_fill(logits < threshold, float("-inf"))
 
 
-@torch.no_grad()
 def generate(
     model: DecoderOnlyLM, prompt: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
     top_k: int | None = None, generator: torch.Generator | None = None,
@@ -130,22 +132,18 @@ def generate(
     safer; above 1: flatter and more surprising), keeps the ``top_k`` most likely tokens, and
     samples from the softmax. ``temperature=0`` means greedy: always the most likely token.
     """
-    expect_tensor("prompt", prompt)
-    if prompt.dim() != 1 or len(prompt) == 0:
-        raise ValueError(f"prompt must be a non-empty 1-D tensor of ids; got shape {tuple(prompt.shape)}")
+    expect_sequence("prompt", prompt)
     expect_number("temperature", temperature, minimum=0.0)
     expect_int("max_new_tokens", max_new_tokens, minimum=0)
-    was_training = model.training
-    model.eval()
     ids = prompt.clone()
-    for _ in range(max_new_tokens):
-        logits = model(ids[-model.context :][None])[0, -1]  # (vocab,) for the next token
-        if temperature == 0:
-            next_id = logits.argmax()
-        else:
-            probabilities = F.softmax(top_k_filter(logits / temperature, top_k), dim=-1)
-            next_id = torch.multinomial(probabilities, 1, generator=generator)[0]
-        ids = torch.cat([ids, next_id.view(1)])
-    model.train(was_training)
+    with evaluating(model):
+        for _ in range(max_new_tokens):
+            logits = model(ids[-model.context :][None]).logits[0, -1]  # (vocab,) for the next token
+            if temperature == 0:
+                next_id = logits.argmax()
+            else:
+                probabilities = F.softmax(top_k_filter(logits / temperature, top_k), dim=-1)
+                next_id = torch.multinomial(probabilities, 1, generator=generator)[0]
+            ids = torch.cat([ids, next_id.view(1)])
     return ids
 

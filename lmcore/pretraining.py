@@ -18,13 +18,12 @@ import re
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 
 from ._checks import expect_int, expect_positive_int, expect_rank, expect_tensor
+from .bert import IGNORE_INDEX  # label of positions the MLM loss skips
 
 __all__ = ["IGNORE_INDEX", "mask_tokens", "split_sentences", "make_nsp_pairs", "encode_pairs", "PretrainingObjective"]
 
-IGNORE_INDEX = -100  # label of positions the MLM loss skips (PyTorch's cross_entropy default)
 
 
 def mask_tokens(
@@ -158,26 +157,23 @@ class PretrainingObjective:
 
     @staticmethod
     def losses(model, batch: dict, corrupted: torch.Tensor, labels: torch.Tensor, counts: bool = False) -> dict:
-        output = model.bert(corrupted, batch["attention_mask"], batch["token_type_ids"])
-        picked = labels != IGNORE_INDEX  # (batch, seq)
-        # The vocabulary projection is the expensive part: run it on the picked positions only.
-        mlm_logits = model.mlm_head(output.last_hidden_state[picked])  # (n_picked, vocab)
-        nsp_logits = model.nsp_head(output.pooled)  # (batch, 2)
-        result = {
-            "mlm_loss": F.cross_entropy(mlm_logits.float(), labels[picked]),
-            "nsp_loss": F.cross_entropy(nsp_logits.float(), batch["nsp_labels"]),
-        }
+        """The model's two losses on one masked batch, through its own forward (so a
+        ``DistributedDataParallel`` wrapper works too); with ``counts``, the correct predictions."""
+        output = model(corrupted, batch["attention_mask"], batch["token_type_ids"],
+                       labels=labels, next_sentence_label=batch["nsp_labels"])
+        result = {"mlm_loss": output.mlm_loss, "nsp_loss": output.nsp_loss}
         if counts:  # accuracies cost an argmax over the vocabulary: only when evaluating
-            result["mlm_correct"] = (mlm_logits.argmax(-1) == labels[picked]).sum()
-            result["mlm_count"] = picked.sum()
-            result["nsp_correct"] = (nsp_logits.argmax(-1) == batch["nsp_labels"]).sum()
+            targets = labels[labels != IGNORE_INDEX]  # the order of output.logits' rows
+            result["mlm_correct"] = (output.logits.argmax(-1) == targets).sum()
+            result["mlm_count"] = torch.tensor(len(targets))
+            result["nsp_correct"] = (output.seq_relationship_logits.argmax(-1) == batch["nsp_labels"]).sum()
             result["nsp_count"] = torch.tensor(len(batch["nsp_labels"]))
         return result
 
     def __call__(self, model, batch: dict) -> torch.Tensor:
         corrupted, labels = self.mask(batch)
-        result = self.losses(model, batch, corrupted, labels)
-        return result["mlm_loss"] + result["nsp_loss"]
+        return model(corrupted, batch["attention_mask"], batch["token_type_ids"],
+                     labels=labels, next_sentence_label=batch["nsp_labels"]).loss
 
     def fixed_masks(self, batches: Sequence[dict], seed: int = 1234) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """One masking per evaluation batch, drawn once, so every evaluation scores the same task."""

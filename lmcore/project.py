@@ -4,6 +4,8 @@
     python -m lmcore.project --setting removed --output artifacts/news/removed
     python -m lmcore.project --setting full --checkpoint path/to/checkpoint --output ...  # another BERT
     torchrun --nproc_per_node=4 -m lmcore.project --setting full --bf16 ...   # several GPUs
+    python -m lmcore.project --data-file reviews.csv --output runs/reviews     # your own labelled texts
+    python -m lmcore.project --data-file train.jsonl --test-file test.jsonl --output runs/mine
 
 One run: load the "bydate" split (``setting="full"`` messages, or ``"removed"``: headers,
 footers and quotes stripped, because headers name the newsgroup and leak the answer); carve a
@@ -12,6 +14,17 @@ pretrained MiniLM (lmcore's BERT) with a classification head; combine both by a 
 geometric mean of their probabilities, the weight chosen on the validation split (never on the
 test set); and score everything on the full test set. :data:`RECIPES` holds the book's
 configuration for each setting, every choice in it made on the validation split (chapter 5).
+
+The same recipe runs on a data set of your own (``data_file``, ``--data-file``): a ``.csv`` file
+with the columns ``text`` and ``label`` or a ``.jsonl`` file of ``{"text": ..., "label": ...}``
+objects, read and checked by :func:`lmcore.datasets.load_labelled_texts` before any work. With
+``test_file`` (``--test-file``, same format, labels among the training file's) that file is the
+test set; without it, a stratified 20% of ``data_file`` (:data:`TEST_FRACTION`) is held out as
+the test set, drawn with a fixed seed (:data:`TEST_SPLIT_SEED`) so that runs with other seeds or
+recipes are scored on the same texts, as they are on 20 Newsgroups' fixed test set. Everything
+else (the validation split, the baseline, fine-tuning, the ensemble, the files written) is the
+same; the manifest also records the data files' SHA-256, so a run is reused only while the
+files are unchanged.
 
 Before the long work, a run says what it will do and how long that should take, estimated
 from one training step and one prediction batch measured on this machine; its loops show
@@ -45,7 +58,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import bert as B
+from .bert import BertConfig
+from . import checkpoints
 from ._checks import expect_int, expect_number, expect_probability, file_sha256
 from .budget import seed_everything
 from .classify import (
@@ -62,14 +76,16 @@ from .classify import (
     tfidf_baseline,
 )
 from .costs import seconds_per_training_step
+from .datasets import LabelledTexts, check_data_path, load_labelled_texts
 from .newsgroups import load_20newsgroups
 from .provenance import code_version, hardware
-from .train import fit
+from .train import evaluating, fit
 
 __all__ = [
     "ProjectConfig",
     "RECIPES",
     "run_project",
+    "load_project_data",
     "load_finished_run",
     "load_run_results",
     "publish_run",
@@ -81,6 +97,10 @@ __all__ = [
 ]
 
 SETTINGS = {"full": (), "removed": ("headers", "footers", "quotes")}
+DATA_FIELDS = ("data_file", "test_file")  # absent from the configurations of runs made before they existed
+TEST_FRACTION = 0.2  # of data_file held out as the test set when there is no test_file
+TEST_SPLIT_SEED = 0  # that test set is the same whatever the run's seed
+CALIBRATION_FOLDS = 3  # the TF-IDF baseline's cross-validated calibration (classify.tfidf_baseline)
 REPOSITORY = Path(__file__).resolve().parent.parent
 
 
@@ -102,6 +122,8 @@ class ProjectConfig:
     train_limit: int | None = None  # use only this many training messages (class-sized and quick runs)
     test_limit: int | None = None
     seed: int = 0
+    data_file: str | None = None  # your own labelled texts (.csv or .jsonl); None: 20 Newsgroups
+    test_file: str | None = None  # its test set; None: a stratified 20% of data_file is held out
 
     def __post_init__(self):
         """Every field checked before any work starts; errors name the field."""
@@ -130,6 +152,14 @@ class ProjectConfig:
             raise ValueError(f"validation_fraction must be in (0, 0.5); got {self.validation_fraction!r}")
         if not isinstance(self.bf16, bool):
             raise TypeError(f"bf16 must be True or False; got {self.bf16!r}")
+        for name in DATA_FIELDS:
+            if getattr(self, name) is not None:
+                setattr(self, name, check_data_path(name, getattr(self, name)))
+        if self.test_file is not None and self.data_file is None:
+            raise ValueError(f"test_file needs data_file, the training texts it tests; got test_file={self.test_file!r} alone")
+        if self.data_file is not None and self.setting != "full":
+            raise ValueError(f"setting must be 'full' with data_file: {self.setting!r} strips 20 Newsgroups' "
+                             f"{', '.join(SETTINGS[self.setting])}, and the texts of a data file are used as they are")
 
 
 # The book's recipe for each setting (chapter 5 shows the validation runs behind each choice).
@@ -151,6 +181,94 @@ def _split(n: int, labels, fraction: float, seed: int):
     from sklearn.model_selection import train_test_split
 
     return train_test_split(np.arange(n), test_size=fraction, random_state=seed, stratify=labels)
+
+
+def load_project_data(config: ProjectConfig) -> tuple:
+    """``(train, test)`` of a run, before ``train_limit`` and ``test_limit``: each with
+    ``texts``, ``labels`` and ``names``.
+
+    Without ``config.data_file``: 20 Newsgroups' "bydate" training and test splits, as the
+    setting has them. With it: its labelled texts (:func:`lmcore.datasets.load_labelled_texts`)
+    and ``config.test_file``'s, or without a test file the stratified :data:`TEST_FRACTION` of
+    ``data_file`` held out (seed :data:`TEST_SPLIT_SEED`, so the same texts for every run), each
+    part in file order. A data set too small for the run's splits is refused here, before any
+    work, with ``ValueError`` naming the class short of texts.
+    """
+    if not isinstance(config, ProjectConfig):
+        raise TypeError(f"config must be a ProjectConfig; got {type(config).__name__}")
+    if config.data_file is None:
+        return tuple(load_20newsgroups(split, remove=SETTINGS[config.setting]) for split in ("train", "test"))
+    data = load_labelled_texts(config.data_file)
+    if config.test_file is not None:
+        train, test = data, load_labelled_texts(config.test_file, names=data.names)
+    else:
+        n, k = len(data), len(data.names)
+        if np.ceil(TEST_FRACTION * n) < k or n - np.ceil(TEST_FRACTION * n) < k:
+            raise ValueError(f"data_file {config.data_file} is too small to hold out a test set: {TEST_FRACTION:.0%} of "
+                             f"its {n} texts cannot hold one text of each of its {k} classes; add texts, or give "
+                             "a test set of its own (test_file, --test-file)")
+        from sklearn.model_selection import train_test_split
+
+        kept, held_out = (np.sort(part) for part in train_test_split(
+            np.arange(n), test_size=TEST_FRACTION, random_state=TEST_SPLIT_SEED, stratify=data.labels))
+        train, test = ([LabelledTexts([data.texts[i] for i in part], [data.labels[i] for i in part], data.names)
+                        for part in (kept, held_out)])
+    _check_enough_texts(config, train)
+    return train, test
+
+
+def _check_enough_texts(config: ProjectConfig, train) -> None:
+    """Refuse training texts too few for the run's stratified validation split or for the
+    baseline's calibration, which needs :data:`CALIBRATION_FOLDS` texts of each class: the same
+    ``train_limit`` and split as :func:`run_project`'s, made here to name the class short of texts."""
+    labels = np.array(train.labels)
+    where = f"data_file {config.data_file}" + ("" if config.test_file else " (less the held-out test set)")
+    if config.train_limit:
+        labels = labels[np.random.default_rng(config.seed).permutation(len(labels))[: config.train_limit]]
+        where = f"the train_limit of {len(labels)} texts drawn from {where}"
+    counts = np.bincount(labels, minlength=len(train.names))
+    n, k, n_validation = len(labels), len(train.names), int(np.ceil(config.validation_fraction * len(labels)))
+    short = [name for name, count in zip(train.names, counts) if count < 2]
+    if short:
+        raise ValueError(f"{where} holds fewer than 2 texts of the class{'es' * (len(short) > 1)} "
+                         f"{', '.join(map(repr, short))}; the validation split is stratified: each class needs texts "
+                         "for both parts (add texts, or raise train_limit)")
+    if n_validation < k or n - n_validation < k:
+        raise ValueError(f"the validation split (validation_fraction {config.validation_fraction} of the {n} texts of "
+                         f"{where}: {n_validation}) must leave at least one text of each of the {k} classes on both "
+                         "sides; add texts, or change validation_fraction")
+    fit_index, _ = _split(n, labels, config.validation_fraction, config.seed)
+    kept = np.bincount(labels[fit_index], minlength=k)
+    short = [f"{name!r} keeps {kept[i]} of its {counts[i]}" for i, name in enumerate(train.names) if kept[i] < CALIBRATION_FOLDS]
+    if short:
+        raise ValueError(f"after the validation split, each class needs at least {CALIBRATION_FOLDS} training texts "
+                         f"(the TF-IDF baseline's {CALIBRATION_FOLDS}-fold calibration); of {where}, "
+                         f"{'; '.join(short)}: add texts of {'it' if len(short) == 1 else 'them'}")
+
+
+def _data_record(config: dict) -> dict | None:
+    """The SHA-256 of each data file a run reads (``None`` for 20 Newsgroups, whose content
+    lmcore.newsgroups verifies itself), kept in the manifest when the run's files are written: a
+    run is reused only while they match."""
+    record = {}
+    for name in DATA_FIELDS:
+        if config.get(name) is not None:
+            path = Path(config[name])
+            if not path.is_file():
+                raise FileNotFoundError(f"{name} {config[name]} does not exist (relative paths start from {Path.cwd()})")
+            record[name] = file_sha256(path)
+    return record or None
+
+
+def _mismatch(manifest: dict, wanted: dict) -> str:
+    """Why the finished run of ``manifest`` is not a run of the configuration ``wanted`` (a dict):
+    the fields that differ, or data files changed since; ``""`` when it is that run."""
+    stored = {**dict.fromkeys(DATA_FIELDS), **manifest["config"]}
+    if stored != wanted:
+        return "; ".join(f"{k}: {stored.get(k)!r} there, {wanted[k]!r} now" for k in wanted if stored.get(k) != wanted[k]) or "fields differ"
+    recorded, now = manifest.get("data") or {}, _data_record(wanted) or {}
+    return "; ".join(f"{name} {wanted[name]} changed since that run (SHA-256 {recorded.get(name, 'none')[:12]} there, "
+                     f"{sha[:12]} now)" for name, sha in now.items() if recorded.get(name) != sha)
 
 
 def default_output_dir(setting: str) -> Path:
@@ -225,16 +343,24 @@ def load_run_results(folder: str | Path, config: ProjectConfig | None = None) ->
 
 def _read_results(folder: Path, manifest: dict, config: ProjectConfig | None) -> dict:
     """:func:`load_run_results` once ``manifest`` has been checked against the files."""
-    if config is not None and manifest["config"] != asdict(config):
+    difference = _mismatch(manifest, asdict(config)) if config is not None else ""
+    if difference:
         raise FinishedRunExists(
-            f"{_shown(folder)} holds a finished run of another configuration ({_difference(manifest['config'], config)}); "
+            f"{_shown(folder)} holds a finished run of another configuration ({difference}); "
             "choose another output folder, or pass --overwrite (overwrite=True) to replace it"
         )
     results = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
     with np.load(folder / "probabilities.npz", allow_pickle=False) as stored:
         arrays = {name: stored[name] for name in stored.files}
     run_config = ProjectConfig(**manifest["config"])
-    all_test_texts = load_20newsgroups("test", remove=SETTINGS[run_config.setting]).texts
+    changed = _mismatch(manifest, asdict(run_config)) if config is None else ""  # (with config: checked above)
+    if changed:  # data files changed since the run: their test texts are not the run's
+        raise ValueError(f"{_shown(folder)} was made from data files that changed since ({changed}): "
+                         "its test texts cannot be read back")
+    if run_config.data_file is None:  # (only the test split: reading both would double the time)
+        all_test_texts = load_20newsgroups("test", remove=SETTINGS[run_config.setting]).texts
+    else:
+        all_test_texts = load_project_data(run_config)[1].texts
     test_texts = [all_test_texts[i] for i in _test_index(len(all_test_texts), run_config)]
     return {**results, "arrays": arrays, "test_texts": test_texts, "reused_from": _shown(folder)}
 
@@ -256,7 +382,7 @@ def load_finished_run(folder: str | Path, config: ProjectConfig) -> dict | None:
     model.load_state_dict(load_file(str(Path(folder) / "model.safetensors")))
     model.eval()
     print(f"reused the finished run of {manifest['finished']} in {_shown(folder)}")
-    return {**results, "model": model, "tokenizer": B.load_tokenizer(config.checkpoint)}
+    return {**results, "model": model, "tokenizer": checkpoints.load_tokenizer(config.checkpoint)}
 
 
 PUBLISHED_ARRAYS = ("test_labels", "bert_test", "baseline_test")  # what chapter 5 reads of the book's runs
@@ -270,6 +396,9 @@ def publish_run(folder: str | Path, destination: str | Path | None = None) -> Pa
     if manifest is None:
         raise ValueError(f"folder must hold a finished run; {problem or f'{_shown(Path(folder))} holds none'}")
     folder = Path(folder)
+    if destination is None and manifest["config"].get("data_file") is not None:
+        raise ValueError(f"destination must be given for a run on a data file ({manifest['config']['data_file']}): "
+                         "the book's folders hold its 20 Newsgroups runs")
     destination = Path(destination or published_run_dir(manifest["config"]["setting"]))
     destination.mkdir(parents=True, exist_ok=True)
     (destination / MANIFEST).unlink(missing_ok=True)
@@ -284,12 +413,6 @@ def publish_run(folder: str | Path, destination: str | Path | None = None) -> Pa
     published = {**manifest, "files": files}
     _write_atomically(destination / MANIFEST, lambda path: path.write_text(json.dumps(published, indent=2), encoding="utf-8"))
     return destination
-
-
-def _difference(stored: dict, config: ProjectConfig) -> str:
-    wanted = asdict(config)
-    changed = [f"{k}: {stored.get(k)!r} there, {wanted[k]!r} now" for k in wanted if stored.get(k) != wanted[k]]
-    return "; ".join(changed) or "fields differ"
 
 
 def run_project(config: ProjectConfig, output_dir: str | Path | None = None, progress: bool = True,
@@ -308,7 +431,7 @@ def run_project(config: ProjectConfig, output_dir: str | Path | None = None, pro
             return finished
     seed_everything(config.seed)
     started = time.perf_counter()
-    train, test = (load_20newsgroups(split, remove=SETTINGS[config.setting]) for split in ("train", "test"))
+    train, test = load_project_data(config)  # 20 Newsgroups, or the texts of config.data_file
     train_texts, train_labels = train.texts, np.array(train.labels)
     if config.train_limit:
         keep = np.random.default_rng(config.seed).permutation(len(train_texts))[: config.train_limit]
@@ -326,7 +449,7 @@ def run_project(config: ProjectConfig, output_dir: str | Path | None = None, pro
     timings["baseline_seconds"] = time.perf_counter() - t
 
     # Tokenise once: the training view of each message, and every view prediction will read.
-    tokenizer = B.load_tokenizer(config.checkpoint)
+    tokenizer = checkpoints.load_tokenizer(config.checkpoint)
     length, truncation = config.max_length, config.truncation
     batches = length_bucketed_batches(encode_texts(tokenizer, fit_texts, length, truncation), fit_labels.tolist(),
                                       config.batch_size, seed=config.seed)
@@ -397,12 +520,10 @@ def announce(config: ProjectConfig, model, batches: list[dict], views: list[list
     with torch.random.fork_rng():  # dropout in the timed step must not change the run's random numbers
         step_seconds = seconds_per_training_step(copy.deepcopy(model), classification_loss, longest, repeats=1,
                                                  autocast_dtype=autocast)
-    model.eval()
-    with torch.no_grad():
+    with evaluating(model):
         started = time.perf_counter()
         model(longest["input_ids"], longest["attention_mask"])
         forward_seconds = time.perf_counter() - started
-    model.train()
     timed_tokens = longest["input_ids"].numel()
     training_tokens = config.epochs * sum(batch["input_ids"].numel() for batch in batches)
     prediction_tokens = sum(len(view) for view in views)
@@ -451,7 +572,7 @@ def write_outputs(folder: Path, results: dict, arrays: dict, predictions: dict, 
     if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
         return
     manifest, _ = inspect_run_folder(folder) if folder.exists() else (None, "")
-    if manifest is not None and manifest["config"] != results["config"]:
+    if manifest is not None and _mismatch(manifest, results["config"]):
         folder = folder.with_name(f"{folder.name}-{time.strftime('%Y%m%d-%H%M%S')}")
         print(f"lmcore.project: the output folder holds a finished run of another configuration; "
               f"this run is written beside it, to {_shown(folder)}", file=sys.stderr)
@@ -468,7 +589,9 @@ def write_outputs(folder: Path, results: dict, arrays: dict, predictions: dict, 
         "model.safetensors": lambda path: save_file(state, str(path)),
     }
     files = {name: _write_atomically(folder / name, write) for name, write in writers.items()}
-    manifest = {"config": results["config"], "finished": results["finished"], "files": files}
+    data = _data_record(results["config"])  # the data files' SHA-256s, for runs on data files
+    manifest = {"config": results["config"], "finished": results["finished"], **({"data": data} if data else {}),
+                "files": files}
     _write_atomically(folder / MANIFEST, lambda path: path.write_text(json.dumps(manifest, indent=2), encoding="utf-8"))
 
 
@@ -492,11 +615,12 @@ def check_output_folder(folder: Path, config: ProjectConfig, overwrite: bool) ->
     except OSError as error:
         raise ValueError(f"--output {folder} cannot be created or written ({error.strerror or error})") from None
     manifest, _ = inspect_run_folder(folder)
-    if manifest is not None and manifest["config"] != asdict(config):
+    difference = _mismatch(manifest, asdict(config)) if manifest is not None else ""
+    if difference:
         if not overwrite:
             raise FinishedRunExists(
                 f"--output {_shown(folder)} holds a finished run of another configuration "
-                f"({_difference(manifest['config'], config)}); choose another folder or pass --overwrite"
+                f"({difference}); choose another folder or pass --overwrite"
             )
         (folder / MANIFEST).unlink()
 
@@ -521,6 +645,10 @@ def main(argv=None) -> int:
     parser.add_argument("--train-limit", type=int)
     parser.add_argument("--test-limit", type=int)
     parser.add_argument("--seed", type=int)
+    parser.add_argument("--data-file", help="your own labelled texts instead of 20 Newsgroups: a .csv file with the "
+                        "columns text,label or a .jsonl file of {\"text\": ..., \"label\": ...} lines")
+    parser.add_argument("--test-file", help="the test set for --data-file, in the same format (default: a stratified "
+                        "20%% of --data-file held out, the same for every seed)")
     parser.add_argument("--output", type=Path, required=True, help="folder for the run's files")
     parser.add_argument("--again", action="store_true", help="train even if --output holds this run already")
     parser.add_argument("--overwrite", action="store_true",
@@ -531,9 +659,13 @@ def main(argv=None) -> int:
     given = {f.name: getattr(args, f.name) for f in fields(ProjectConfig) if getattr(args, f.name, None) is not None}
     try:  # every argument is checked before anything is loaded or trained
         config = replace(RECIPES[args.setting], **given)
-        limit = B.BertConfig.from_json(B._resolve(config.checkpoint) / "config.json").max_position_embeddings
+        limit = BertConfig.from_json(checkpoints.checkpoint_folder(config.checkpoint) / "config.json").max_position_embeddings
         if config.max_length > limit:
             raise ValueError(f"max_length must be at most {limit}, the model's limit; got {config.max_length}")
+        if config.data_file is not None:
+            if args.publish:
+                raise ValueError("--publish copies 20 Newsgroups runs into the book; a run on --data-file stays in --output")
+            load_project_data(config)  # every line of the data files, and enough texts for the splits
         check_output_folder(args.output, config, args.overwrite)
     except (ValueError, TypeError, OSError, FinishedRunExists) as error:
         parser.error(_flag(str(error)))

@@ -21,11 +21,12 @@ import torch
 import torch.nn.functional as F
 
 from ._checks import expect_positive_int, expect_tensor
+from .bert import masked_mean
+from .train import evaluating
 
 __all__ = ["embed_texts", "extractive_summary", "search", "split_passages"]
 
 
-@torch.no_grad()
 def embed_texts(bert, tokenizer, texts: Sequence[str], max_length: int = 256, batch_size: int = 64) -> torch.Tensor:
     """Unit-length mean-pooled embeddings ``(len(texts), d_model)`` of ``texts``."""
     if isinstance(texts, str) or not texts:
@@ -34,17 +35,13 @@ def embed_texts(bert, tokenizer, texts: Sequence[str], max_length: int = 256, ba
     limit = bert.config.max_position_embeddings
     if max_length > limit:
         raise ValueError(f"max_length {max_length} is longer than the model allows ({limit} positions)")
-    was_training = bert.training
-    bert.eval()
     vectors = []
-    for start in range(0, len(texts), batch_size):
-        batch = tokenizer(list(texts[start : start + batch_size]), padding=True, truncation=True,
-                          max_length=max_length, return_tensors="pt")
-        hidden = bert(batch["input_ids"], batch["attention_mask"]).last_hidden_state  # (batch, seq, d)
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # padding does not count
-        mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        vectors.append(F.normalize(mean, dim=-1))
-    bert.train(was_training)
+    with evaluating(bert):
+        for start in range(0, len(texts), batch_size):
+            batch = tokenizer(list(texts[start : start + batch_size]), padding=True, truncation=True,
+                              max_length=max_length, return_tensors="pt")
+            hidden = bert(batch["input_ids"], batch["attention_mask"]).last_hidden_state  # (batch, seq, d)
+            vectors.append(F.normalize(masked_mean(hidden, batch["attention_mask"]), dim=-1))  # unit length
     return torch.cat(vectors)
 
 

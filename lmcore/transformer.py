@@ -27,8 +27,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import expect_ids_below, expect_integer_tensor, expect_positive_int, expect_probability, expect_rank
+from ._checks import (
+    expect_copy_pair,
+    expect_decoder_inputs,
+    expect_even,
+    expect_length_at_most,
+    expect_one_of,
+    expect_positive_int,
+    expect_positive_ints,
+    expect_probability,
+    expect_rank,
+    expect_same_batch,
+    expect_token_ids,
+)
 from .attention import MultiHeadAttention, causal_mask, copy_from_torch_multihead, padding_mask
+from .outputs import Seq2SeqOutput
+from .train import evaluating
 
 __all__ = [
     "sinusoidal_positional_encoding",
@@ -50,17 +64,16 @@ ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 
 
 def sinusoidal_positional_encoding(max_len: int, d_model: int) -> torch.Tensor:
-    r"""The fixed encodings of the paper, shape ``(max_len, d_model)``.
+    """The fixed encodings of the paper, shape ``(max_len, d_model)``::
 
-    .. math:: PE_{p, 2i} = \\sin(p / 10000^{2i/d}), \\qquad PE_{p, 2i+1} = \\cos(p / 10000^{2i/d})
+        PE[p, 2i]     = sin(p / 10000^(2i / d_model))
+        PE[p, 2i + 1] = cos(p / 10000^(2i / d_model))
 
     Each pair of columns is a sine and a cosine of one frequency, so moving ``k`` positions
     rotates every pair by a fixed angle: ``PE[p + k]`` is a linear function of ``PE[p]``.
     """
     expect_positive_int("max_len", max_len)
-    expect_positive_int("d_model", d_model)
-    if d_model % 2:
-        raise ValueError(f"sinusoidal encodings pair a sine with a cosine, so d_model must be even; got {d_model}")
+    expect_even("d_model", d_model, "sinusoidal encodings pair a sine with a cosine")
     position = torch.arange(max_len, dtype=torch.float64)[:, None]  # (max_len, 1)
     frequency = torch.pow(10_000.0, -torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)  # (d_model/2,)
     angle = position * frequency  # (max_len, d_model/2)
@@ -68,14 +81,6 @@ def sinusoidal_positional_encoding(max_len: int, d_model: int) -> torch.Tensor:
     encoding[:, 0::2] = torch.sin(angle)
     encoding[:, 1::2] = torch.cos(angle)
     return encoding.float()
-
-
-def _check_length(x: torch.Tensor, max_len: int) -> None:
-    if x.shape[1] > max_len:
-        raise ValueError(
-            f"sequence of length {x.shape[1]} is longer than the model allows (max_len={max_len}); "
-            "truncate the input or build the model with a larger max_len"
-        )
 
 
 class PositionalEncoding(nn.Module):
@@ -89,7 +94,7 @@ class PositionalEncoding(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expect_rank("x", x, (3,), "(batch, seq, d_model)")
-        _check_length(x, self.max_len)
+        expect_length_at_most("x", x, self.max_len, "max_len")
         return self.dropout(x + self.encoding[: x.shape[1]].to(x.dtype))  # (batch, seq, d_model)
 
 
@@ -104,7 +109,7 @@ class LearnedPositionalEncoding(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expect_rank("x", x, (3,), "(batch, seq, d_model)")
-        _check_length(x, self.max_len)
+        expect_length_at_most("x", x, self.max_len, "max_len")
         positions = torch.arange(x.shape[1], device=x.device)
         return self.dropout(x + self.embedding(positions))  # (batch, seq, d_model)
 
@@ -114,8 +119,7 @@ class FeedForward(nn.Module):
 
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, activation: str = "relu"):
         super().__init__()
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; got {activation!r}")
+        expect_one_of("activation", activation, ACTIVATIONS)
         self.linear1 = nn.Linear(d_model, d_ff)
         self.linear2 = nn.Linear(d_ff, d_model)
         self.dropout = nn.Dropout(expect_probability("dropout", dropout))
@@ -210,10 +214,7 @@ class DecoderLayer(nn.Module):
         ``memory_mask`` hides source padding. Returns ``(y, self_weights (batch, heads, T, T),
         cross_weights (batch, heads, T, S))``.
         """
-        if y.dim() == 3 and memory.dim() == 3 and y.shape[0] != memory.shape[0]:
-            raise ValueError(
-                f"target and memory must have the same batch size; got {tuple(y.shape)} and {tuple(memory.shape)}"
-            )
+        expect_decoder_inputs(y, memory, self.self_attn.d_model)
         if self.norm_first:
             attended, self_weights = self.self_attn(self.norm1(y), mask=self_mask, need_weights=need_weights)
             y = y + self.dropout1(attended)
@@ -302,8 +303,7 @@ class Seq2SeqTransformer(nn.Module):
         norm_first: bool = False,
     ):
         super().__init__()
-        expect_positive_int("source_vocab_size", source_vocab_size)
-        expect_positive_int("target_vocab_size", target_vocab_size)
+        expect_positive_ints(source_vocab_size=source_vocab_size, target_vocab_size=target_vocab_size)
         self.d_model, self.pad_id, self.max_len = d_model, pad_id, max_len
         self.source_embedding = nn.Embedding(source_vocab_size, d_model, padding_idx=pad_id)
         self.target_embedding = nn.Embedding(target_vocab_size, d_model, padding_idx=pad_id)
@@ -314,31 +314,24 @@ class Seq2SeqTransformer(nn.Module):
         self.output = nn.Linear(d_model, target_vocab_size)
 
     def _check_ids(self, name: str, ids: torch.Tensor, embedding: nn.Embedding) -> None:
-        expect_integer_tensor(name, ids)
-        if ids.shape[1] > self.max_len:
-            raise ValueError(
-                f"{name} has length {ids.shape[1]}, longer than the model allows (max_len={self.max_len})"
-            )
-        expect_ids_below(name, ids, embedding.num_embeddings)
+        expect_token_ids(name, ids, embedding.num_embeddings)
+        expect_length_at_most(name, ids, self.max_len, "max_len")
 
     def embed(self, ids: torch.Tensor, embedding: nn.Embedding) -> torch.Tensor:
         # The paper multiplies embeddings by sqrt(d_model) so they are not drowned by the encodings.
         return self.positional_encoding(embedding(ids) * math.sqrt(self.d_model))  # (batch, seq, d_model)
 
-    def encode(self, source: torch.Tensor, need_weights: bool = True):
+    def encode(self, source: torch.Tensor, need_weights: bool = False):
         """``source`` ids ``(batch, S)`` -> memory ``(batch, S, d_model)``, source key mask, weights."""
         self._check_ids("source", source, self.source_embedding)
         source_mask = padding_mask(source != self.pad_id)  # (batch, 1, 1, S)
         memory, weights = self.encoder(self.embed(source, self.source_embedding), source_mask, need_weights)
         return memory, source_mask, weights
 
-    def decode(self, target_in: torch.Tensor, memory: torch.Tensor, source_mask: torch.Tensor, need_weights: bool = True):
+    def decode(self, target_in: torch.Tensor, memory: torch.Tensor, source_mask: torch.Tensor, need_weights: bool = False):
         """Target ids so far ``(batch, T)`` -> logits ``(batch, T, vocab)`` and the decoder's weights."""
         self._check_ids("target", target_in, self.target_embedding)
-        if target_in.shape[0] != memory.shape[0]:
-            raise ValueError(
-                f"source and target must have the same batch size; got {memory.shape[0]} and {target_in.shape[0]}"
-            )
+        expect_same_batch("memory", memory, "target", target_in)
         length = target_in.shape[1]
         self_mask = causal_mask(length, device=target_in.device) & padding_mask(target_in != self.pad_id)
         y, self_weights, cross_weights = self.decoder(
@@ -346,30 +339,35 @@ class Seq2SeqTransformer(nn.Module):
         )
         return self.output(y), self_weights, cross_weights
 
-    def forward(self, source: torch.Tensor, target_in: torch.Tensor, need_weights: bool = False) -> torch.Tensor:
-        """Teacher forcing: logits for every next target token, ``(batch, T, target_vocab)``."""
-        memory, source_mask, _ = self.encode(source, need_weights)
-        logits, _, _ = self.decode(target_in, memory, source_mask, need_weights)
-        return logits
+    def forward(
+        self, source: torch.Tensor, target_in: torch.Tensor, labels: torch.Tensor | None = None,
+        need_weights: bool = False,
+    ) -> Seq2SeqOutput:
+        """Teacher forcing: ``logits`` for every next target token, ``(batch, T, target_vocab)``.
+        With ``labels`` (the next tokens, ``(batch, T)``), their cross-entropy; padding is skipped."""
+        memory, source_mask, encoder_weights = self.encode(source, need_weights)
+        logits, self_weights, cross_weights = self.decode(target_in, memory, source_mask, need_weights)
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=self.pad_id)
+        return Seq2SeqOutput(logits=logits, loss=loss, attentions=self_weights,
+                             encoder_attentions=encoder_weights, cross_attentions=cross_weights)
 
-    @torch.no_grad()
     def greedy_decode(self, source: torch.Tensor, bos_id: int, eos_id: int, max_new_tokens: int | None = None):
         """Generate one token at a time, always the most likely, until every row has emitted
         ``eos_id`` or ``max_new_tokens`` tokens were made. Returns ids ``(batch, T)`` starting
         with ``bos_id``, padded with ``pad_id`` after each row's end."""
-        was_training = self.training
-        self.eval()
-        memory, source_mask, _ = self.encode(source, need_weights=False)
-        limit = self.max_len if max_new_tokens is None else min(max_new_tokens + 1, self.max_len)
-        generated = torch.full((source.shape[0], 1), bos_id, dtype=torch.long, device=source.device)
-        finished = torch.zeros(source.shape[0], dtype=torch.bool, device=source.device)
-        while generated.shape[1] < limit and not finished.all():
-            logits, _, _ = self.decode(generated, memory, source_mask, need_weights=False)
-            next_token = logits[:, -1].argmax(dim=-1)  # (batch,)
-            next_token = next_token.masked_fill(finished, self.pad_id)
-            generated = torch.cat([generated, next_token[:, None]], dim=1)
-            finished |= next_token == eos_id
-        self.train(was_training)
+        with evaluating(self):
+            memory, source_mask, _ = self.encode(source)
+            limit = self.max_len if max_new_tokens is None else min(max_new_tokens + 1, self.max_len)
+            generated = torch.full((source.shape[0], 1), bos_id, dtype=torch.long, device=source.device)
+            finished = torch.zeros(source.shape[0], dtype=torch.bool, device=source.device)
+            while generated.shape[1] < limit and not finished.all():
+                logits, _, _ = self.decode(generated, memory, source_mask)
+                next_token = logits[:, -1].argmax(dim=-1)  # (batch,)
+                next_token = next_token.masked_fill(finished, self.pad_id)
+                generated = torch.cat([generated, next_token[:, None]], dim=1)
+                finished |= next_token == eos_id
         return generated
 
 
@@ -380,10 +378,7 @@ def teacher_forcing_loss(model: Seq2SeqTransformer, batch: tuple[torch.Tensor, t
     shifted. Thanks to the causal mask all positions train at once, in parallel.
     """
     source, target = batch
-    logits = model(source, target[:, :-1])  # (batch, T - 1, vocab)
-    return F.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]), target[:, 1:].reshape(-1), ignore_index=model.pad_id
-    )
+    return model(source, target[:, :-1], labels=target[:, 1:]).loss
 
 
 def translate(model: Seq2SeqTransformer, sources, source_vocab, target_vocab, batch_size: int = 512) -> list[list[str]]:
@@ -411,10 +406,7 @@ def _copy_common(ours, theirs, norms: int) -> None:
 
 def copy_from_torch_encoder_layer(ours: EncoderLayer, theirs: nn.TransformerEncoderLayer) -> EncoderLayer:
     """Copy an ``nn.TransformerEncoderLayer``'s weights into an :class:`EncoderLayer`."""
-    if not isinstance(ours, EncoderLayer) or not isinstance(theirs, nn.TransformerEncoderLayer):
-        raise TypeError(
-            f"expected (EncoderLayer, nn.TransformerEncoderLayer); got ({type(ours).__name__}, {type(theirs).__name__})"
-        )
+    expect_copy_pair(ours, theirs, EncoderLayer, nn.TransformerEncoderLayer)
     copy_from_torch_multihead(ours.self_attn, theirs.self_attn)
     _copy_common(ours, theirs, norms=2)
     return ours
@@ -422,10 +414,7 @@ def copy_from_torch_encoder_layer(ours: EncoderLayer, theirs: nn.TransformerEnco
 
 def copy_from_torch_decoder_layer(ours: DecoderLayer, theirs: nn.TransformerDecoderLayer) -> DecoderLayer:
     """Copy an ``nn.TransformerDecoderLayer``'s weights into a :class:`DecoderLayer`."""
-    if not isinstance(ours, DecoderLayer) or not isinstance(theirs, nn.TransformerDecoderLayer):
-        raise TypeError(
-            f"expected (DecoderLayer, nn.TransformerDecoderLayer); got ({type(ours).__name__}, {type(theirs).__name__})"
-        )
+    expect_copy_pair(ours, theirs, DecoderLayer, nn.TransformerDecoderLayer)
     copy_from_torch_multihead(ours.self_attn, theirs.self_attn)
     copy_from_torch_multihead(ours.cross_attn, theirs.multihead_attn)
     _copy_common(ours, theirs, norms=3)

@@ -12,6 +12,8 @@ import torch
 
 from lmcore import attention as A
 from lmcore import bert as B
+from lmcore.train import set_dropout
+from lmcore import checkpoints
 from lmcore import budget, classify, costs, data, display, exercises, gpt, plot, pretraining, retrieval
 from lmcore import newsgroups as N
 from lmcore import train as TR
@@ -42,7 +44,7 @@ def empty_folder():
 
 @lru_cache(maxsize=None)
 def tokenizer():
-    return B.load_tokenizer()
+    return checkpoints.load_tokenizer()
 
 
 @lru_cache(maxsize=None)
@@ -88,7 +90,7 @@ CASES = [
     ("sdpa 5-D key", lambda: A.scaled_dot_product_attention(q, q[None, None], q), ValueError, "key"),
     ("sdpa widths differ", lambda: A.scaled_dot_product_attention(q, torch.randn(2, 3, 5), q), ValueError, "d_k"),
     ("sdpa value length", lambda: A.scaled_dot_product_attention(q, q, torch.randn(2, 4, 4)), ValueError, "value"),
-    ("sdpa dtypes differ", lambda: A.scaled_dot_product_attention(q, q.double(), q), ValueError, "dtype"),
+    ("sdpa dtypes differ", lambda: A.scaled_dot_product_attention(q, q.double(), q), TypeError, "dtype"),
     ("sdpa float mask", lambda: A.scaled_dot_product_attention(q, q, q, torch.ones(3, 3)), TypeError, "mask"),
     ("sdpa mask shape", lambda: A.scaled_dot_product_attention(q, q, q, torch.ones(4, 4, dtype=torch.bool)),
      ValueError, "mask"),
@@ -101,7 +103,7 @@ CASES = [
     ("causal_mask 2.5", lambda: A.causal_mask(2.5), TypeError, "size"),
     ("causal_mask True", lambda: A.causal_mask(True), TypeError, "size"),
     ("padding_mask list", lambda: A.padding_mask([[1, 0]]), TypeError, "attention_mask"),
-    ("padding_mask float", lambda: A.padding_mask(torch.ones(2, 3)), ValueError, "attention_mask"),
+    ("padding_mask float", lambda: A.padding_mask(torch.ones(2, 3)), TypeError, "attention_mask"),
     ("padding_mask value 2", lambda: A.padding_mask(torch.tensor([[1, 2]])), ValueError, "attention_mask"),
     ("padding_mask 3-D", lambda: A.padding_mask(torch.ones(1, 2, 3, dtype=torch.long)), ValueError,
      "attention_mask"),
@@ -125,6 +127,11 @@ CASES = [
      ValueError, "max_len"),
     ("PositionalEncoding 2-D", lambda: T.PositionalEncoding(8)(torch.zeros(5, 8)), ValueError, "x"),
     ("FeedForward activation", lambda: T.FeedForward(8, 16, activation="tanh"), ValueError, "activation"),
+    ("FeedForward activation None", lambda: T.FeedForward(8, 16, activation=None), TypeError, "activation"),
+    ("DecoderLayer target width", lambda: T.DecoderLayer(8, 2, 16)(torch.randn(1, 3, 6), torch.randn(1, 4, 8)),
+     ValueError, "target"),
+    ("DecoderLayer 2-D memory", lambda: T.DecoderLayer(8, 2, 16)(torch.randn(1, 3, 8), torch.randn(4, 8)),
+     ValueError, "memory"),
     ("FeedForward dropout", lambda: T.FeedForward(8, 16, dropout=2.0), ValueError, "dropout"),
     ("Encoder 0 layers", lambda: T.Encoder(0, 8, 2, 16), ValueError, "num_layers"),
     ("Decoder 0 layers", lambda: T.Decoder(0, 8, 2, 16), ValueError, "num_layers"),
@@ -146,7 +153,7 @@ CASES = [
     ("BERT too long", lambda: tiny_bert()(torch.ones(1, 17, dtype=torch.long)), ValueError, "max_position_embeddings"),
     ("BERT mask shape", lambda: tiny_bert()(IDS, torch.ones(2, 5, dtype=torch.long)), ValueError, "attention_mask"),
     ("BERT mask value 2", lambda: tiny_bert()(IDS, torch.full((2, 6), 2)), ValueError, "attention_mask"),
-    ("BERT float mask", lambda: tiny_bert()(IDS, torch.ones(2, 6)), ValueError, "attention_mask"),
+    ("BERT float mask", lambda: tiny_bert()(IDS, torch.ones(2, 6)), TypeError, "attention_mask"),
     ("BERT float token types", lambda: tiny_bert()(IDS, None, torch.zeros(2, 6)), TypeError, "token_type_ids"),
     ("BERT token type 2", lambda: tiny_bert()(IDS, None, torch.full((2, 6), 2)), ValueError, "token_type_ids"),
     ("BERT token types shape", lambda: tiny_bert()(IDS, None, torch.zeros(2, 5, dtype=torch.long)), ValueError,
@@ -156,8 +163,8 @@ CASES = [
     ("classifier 1 label", lambda: B.BertForSequenceClassification(tiny_bert(), 1), ValueError, "num_labels"),
     ("classifier labels float", lambda: B.BertForSequenceClassification(tiny_bert(), 2.0), TypeError, "num_labels"),
     ("classifier not a BertModel", lambda: B.BertForSequenceClassification("bert", 2), TypeError, "bert"),
-    ("load_pretrained checkpoint int", lambda: B.load_pretrained(3), TypeError, "checkpoint"),
-    ("set_dropout 1.0", lambda: B.set_dropout(tiny_bert(), 1.0), ValueError, "probability"),
+    ("load_pretrained checkpoint int", lambda: checkpoints.load_pretrained(3), TypeError, "checkpoint"),
+    ("set_dropout 1.0", lambda: set_dropout(tiny_bert(), 1.0), ValueError, "probability"),
     # ---------------------------------------------------------------- pretraining
     ("mask_tokens probability 0", lambda: pretraining.mask_tokens(IDS, mask_id=4, special_ids=[0], vocab_size=50,
                                                                   probability=0.0), ValueError, "probability"),
@@ -265,6 +272,13 @@ CASES = [
     ("generate prompt list", lambda: gpt.generate(tiny_gpt(), [1, 2], 2), TypeError, "prompt"),
     ("top_k 0", lambda: gpt.top_k_filter(torch.randn(5), 0), ValueError, "k"),
     ("GPT ids too long", lambda: tiny_gpt()(torch.ones(1, 9, dtype=torch.long)), ValueError, "context"),
+    ("GPT float ids", lambda: tiny_gpt()(torch.ones(1, 3)), TypeError, "ids"),
+    ("GPT id out of range", lambda: tiny_gpt()(torch.full((1, 3), 10)), ValueError, "ids"),
+    ("generate 2-D prompt", lambda: gpt.generate(tiny_gpt(), torch.ones(1, 2, dtype=torch.long), 2), ValueError,
+     "prompt"),
+    ("random_windows too short", lambda: gpt.random_windows(torch.ones(5, dtype=torch.long), 4, 2, 1, None),
+     ValueError, "ids"),
+    ("CharTokenizer not a string", lambda: gpt.CharTokenizer(["a"]), TypeError, "text"),
     # ---------------------------------------------------------------- retrieval
     ("embed_texts a string", lambda: retrieval.embed_texts(tiny_bert(), tokenizer(), "one"), ValueError, "texts"),
     ("search k 0", lambda: retrieval.search(torch.randn(1, 4), torch.randn(3, 4), k=0), ValueError, "k"),

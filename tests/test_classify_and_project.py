@@ -11,6 +11,8 @@ import pytest
 import torch
 
 from lmcore import bert as B
+from lmcore.outputs import ModelOutput
+from lmcore import checkpoints
 from lmcore import project
 from lmcore.classify import (
     average_views,
@@ -43,7 +45,7 @@ from lmcore.project import (
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return B.load_tokenizer()
+    return checkpoints.load_tokenizer()
 
 
 def test_encode_texts_truncates_head_or_head_and_tail(tokenizer):
@@ -119,7 +121,8 @@ def test_predict_proba_restores_order():
             self.w = torch.nn.Parameter(torch.zeros(1))
 
         def forward(self, input_ids, attention_mask):
-            return torch.stack([attention_mask.sum(1).float(), torch.zeros(len(input_ids))], 1)
+            logits = torch.stack([attention_mask.sum(1).float(), torch.zeros(len(input_ids))], 1)
+            return ModelOutput(logits=logits)
 
     encodings = [[1] * n for n in (5, 2, 9, 3)]
     probabilities = predict_proba(Echo(), length_bucketed_batches(encodings, None, 2, seed=3))
@@ -253,7 +256,7 @@ def tiny_checkpoint_with_its_own_tokenizer(folder):
     torch.manual_seed(0)
     ours = B.BertModel(config).state_dict()
     folder.mkdir()
-    save_file({theirs: ours[name].contiguous() for theirs, name in B.hf_name_map(config).items()},
+    save_file({theirs: ours[name].contiguous() for theirs, name in checkpoints.hf_name_map(config).items()},
               str(folder / "model.safetensors"))
     (folder / "config.json").write_text(json.dumps({"model_type": "bert", **config.to_dict()}))
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from lmcore import bert as B
+from lmcore.train import set_dropout
 from lmcore import exercises
 from lmcore.classify import classification_loss
 from lmcore.costs import (
@@ -63,11 +64,11 @@ def test_set_dropout_reaches_every_dropout():
 
     model = B.BertForSequenceClassification(B.BertModel(B.BertConfig(hidden_size=32, num_hidden_layers=2,
                                             num_attention_heads=2, intermediate_size=64)), num_labels=3)
-    B.set_dropout(model, 0.0)
+    set_dropout(model, 0.0)
     assert all(m.p == 0.0 for m in model.modules() if isinstance(m, torch.nn.Dropout))
     assert all(m.dropout == 0.0 for m in model.modules() if isinstance(m, MultiHeadAttention))
     with pytest.raises(ValueError):
-        B.set_dropout(model, 1.5)
+        set_dropout(model, 1.5)
 
 
 def test_macro_f1_check(capsys):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from lmcore.bert import BertConfig, BertForPretraining
+from lmcore.bert import BertConfig, BertForPreTraining
 from lmcore.pretraining import IGNORE_INDEX, PretrainingObjective, make_nsp_pairs, mask_tokens, split_sentences
 
 SPECIAL = [0, 1, 2, 3]  # pad, cls, sep, mask
@@ -98,7 +98,7 @@ def test_objective_trains_a_tiny_bert():
     config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                         intermediate_size=32, max_position_embeddings=16, hidden_dropout_prob=0.0,
                         attention_probs_dropout_prob=0.0)
-    model = BertForPretraining(config)
+    model = BertForPreTraining(config)
     ids = torch.randint(10, 50, (8, 12))
     ids[:, 0] = 1
     batch = {"input_ids": ids, "token_type_ids": torch.zeros_like(ids), "attention_mask": torch.ones_like(ids),
@@ -121,7 +121,7 @@ def tiny_pretraining_model(seed=0):
     config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                         intermediate_size=32, max_position_embeddings=16, hidden_dropout_prob=0.0,
                         attention_probs_dropout_prob=0.0)
-    return BertForPretraining(config).eval()
+    return BertForPreTraining(config).eval()
 
 
 def test_losses_respect_padding_and_segments_and_evaluate_counts_right():
@@ -157,7 +157,7 @@ def test_losses_respect_padding_and_segments_and_evaluate_counts_right():
     assert int(together["mlm_correct"]) == sum(int(a["mlm_correct"]) for a in alone)
     with torch.no_grad():
         output = model.bert(corrupted, mask, types)
-        nsp_right = (model.nsp_head(output.pooled).argmax(-1) == batch["nsp_labels"]).sum()
+        nsp_right = (model.nsp_head(output.pooler_output).argmax(-1) == batch["nsp_labels"]).sum()
         mlm_right = (model.mlm_head(output.last_hidden_state[labels != IGNORE_INDEX]).argmax(-1)
                      == labels[labels != IGNORE_INDEX]).sum()
     assert int(together["nsp_correct"]) == int(nsp_right) and int(together["mlm_correct"]) == int(mlm_right)
