@@ -18,9 +18,9 @@ import argparse
 
 import torch
 import torch.nn.functional as F
+from common import median_seconds
 
 import lmcore
-from common import median_seconds
 
 SIZES = [  # (batch, heads, seq, d_head)
     (8, 12, 64, 32),
@@ -28,8 +28,6 @@ SIZES = [  # (batch, heads, seq, d_head)
     (4, 12, 256, 64),
     (2, 12, 512, 64),
 ]
-
-
 
 
 def implementations(q, k, v):
@@ -69,7 +67,10 @@ def main() -> None:
     for shape in SIZES:
         q, k, v = (torch.randn(*shape, requires_grad=True) for _ in range(3))
         for label, wrap in (("forward", forward_only), ("forward+backward", forward_backward)):
-            seconds = {name: median_seconds(wrap(f), args.min_run_time) for name, f in implementations(q, k, v).items()}
+            seconds = {
+                name: median_seconds(wrap(f), args.min_run_time)
+                for name, f in implementations(q, k, v).items()
+            }
             base = seconds["reference"]
             print(
                 f"{' x '.join(map(str, shape)):>28} | {label:>16} | {base * 1e3:>7.2f} ms "

@@ -14,14 +14,11 @@ import argparse
 import warnings
 
 import torch
-
 from common import median_seconds
-from lmcore import bert as B
+
 from lmcore import checkpoints
 
 SIZES = [(32, 128), (16, 256), (8, 512)]  # batch, sequence length
-
-
 
 
 def main() -> None:
@@ -32,9 +29,13 @@ def main() -> None:
         warnings.filterwarnings("ignore", message="IProgress not found")
         from transformers import BertModel as HuggingFaceBertModel
     ours = checkpoints.load_pretrained()
-    theirs = HuggingFaceBertModel.from_pretrained(str(checkpoints.default_checkpoint()), local_files_only=True)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, all-MiniLM-L6-v2 "
-          f"(attention: transformers {theirs.config._attn_implementation!r})")
+    theirs = HuggingFaceBertModel.from_pretrained(
+        str(checkpoints.default_checkpoint()), local_files_only=True
+    )
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, all-MiniLM-L6-v2 "
+        f"(attention: transformers {theirs.config._attn_implementation!r})"
+    )
     print("ratio = lmcore time / transformers time, same weights, same batch\n")
     header = f"{'batch x seq':>12} | {'case':>24} | {'transformers':>12} | {'ratio':>6}"
     print(header)
@@ -48,7 +49,11 @@ def main() -> None:
         cases = {
             "train: forward+backward": (
                 lambda: ours(ids, mask, types).last_hidden_state.sum().backward(),
-                lambda: theirs(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state.sum().backward(),
+                lambda: (
+                    theirs(input_ids=ids, attention_mask=mask, token_type_ids=types)
+                    .last_hidden_state.sum()
+                    .backward()
+                ),
                 True,
             ),
             "inference": (

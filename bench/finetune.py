@@ -23,10 +23,10 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from lmcore import bert as B
-from lmcore.outputs import ModelOutput
 from lmcore import checkpoints
 from lmcore.classify import encode_texts, length_bucketed_batches
 from lmcore.newsgroups import load_20newsgroups
+from lmcore.outputs import ModelOutput
 from lmcore.train import parameter_groups
 
 
@@ -54,7 +54,9 @@ class HuggingFaceAdapter(torch.nn.Module):
 
 
 def lmcore_classifier(num_labels: int):
-    return B.BertForSequenceClassification(checkpoints.load_pretrained(), num_labels=num_labels, pooling="cls")
+    return B.BertForSequenceClassification(
+        checkpoints.load_pretrained(), num_labels=num_labels, pooling="cls"
+    )
 
 
 def train_step(model, optimizer, batch, autocast):
@@ -91,7 +93,9 @@ def time_to_accuracy(make_model, train_batches, val_batches, val_labels, target,
             if step % 8 == 0:
                 model.eval()
                 with torch.no_grad():
-                    predicted = torch.cat([model(b["input_ids"], b["attention_mask"]).logits.argmax(-1) for b in val_batches])
+                    predicted = torch.cat(
+                        [model(b["input_ids"], b["attention_mask"]).logits.argmax(-1) for b in val_batches]
+                    )
                 model.train()
                 accuracy = (predicted.numpy() == val_labels).mean()
                 if accuracy >= target:
@@ -112,25 +116,41 @@ def main() -> None:
     tokenizer = checkpoints.load_tokenizer()
     generator = torch.Generator().manual_seed(0)
     ids = torch.randint(1000, 30000, (32, 256), generator=generator)
-    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": torch.randint(0, 20, (32,), generator=generator)}
-    print(f"{'training throughput, 32 x 256 tokens':>40} | {'lmcore':>10} | {'transformers':>12} | ratio (lmcore/transformers speed)")
+    batch = {
+        "input_ids": ids,
+        "attention_mask": torch.ones_like(ids),
+        "labels": torch.randint(0, 20, (32,), generator=generator),
+    }
+    print(
+        f"{'training throughput, 32 x 256 tokens':>40} | {'lmcore':>10} | {'transformers':>12} | ratio (lmcore/transformers speed)"
+    )
     for autocast in (False, True) if args.bf16 else (False,):
         ours = throughput(lmcore_classifier, batch, autocast, args.steps)
-        theirs = throughput(lambda n: HuggingFaceAdapter(hugging_face_classifier(n)), batch, autocast, args.steps)
+        theirs = throughput(
+            lambda n: HuggingFaceAdapter(hugging_face_classifier(n)), batch, autocast, args.steps
+        )
         label = "bf16 autocast" if autocast else "float32"
         print(f"{label:>40} | {ours:6.1f} seq/s | {theirs:8.1f} seq/s | {ours / theirs:.2f}x")
 
     categories = ["comp.graphics", "rec.autos", "sci.med", "talk.politics.guns"]
     data = load_20newsgroups("train", categories=categories, remove=("headers", "footers", "quotes"))
     train_texts, val_texts, train_labels, val_labels = train_test_split(
-        data.texts, data.labels, train_size=512, test_size=400, random_state=0, stratify=data.labels)
-    train_batches = length_bucketed_batches(encode_texts(tokenizer, train_texts, 128), train_labels, 16, seed=0)
+        data.texts, data.labels, train_size=512, test_size=400, random_state=0, stratify=data.labels
+    )
+    train_batches = length_bucketed_batches(
+        encode_texts(tokenizer, train_texts, 128), train_labels, 16, seed=0
+    )
     val_batches = length_bucketed_batches(encode_texts(tokenizer, val_texts, 128), None, 64, seed=None)
     order = torch.cat([b["index"] for b in val_batches]).numpy()
     val_in_batch_order = np.asarray(val_labels)[order]
     print(f"\ntime to {args.target:.0%} validation accuracy (4 newsgroups, 512 labels, 128 tokens, float32):")
-    for name, make in (("lmcore", lmcore_classifier), ("transformers", lambda n: HuggingFaceAdapter(hugging_face_classifier(n)))):
-        seconds, steps, accuracy = time_to_accuracy(make, train_batches, val_batches, val_in_batch_order, args.target, args.max_steps)
+    for name, make in (
+        ("lmcore", lmcore_classifier),
+        ("transformers", lambda n: HuggingFaceAdapter(hugging_face_classifier(n))),
+    ):
+        seconds, steps, accuracy = time_to_accuracy(
+            make, train_batches, val_batches, val_in_batch_order, args.target, args.max_steps
+        )
         print(f"{name:>14}: {seconds:6.1f} s of training, {steps} steps (accuracy {accuracy:.3f})")
 
 

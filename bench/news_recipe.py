@@ -31,7 +31,6 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from lmcore import bert as B
 from lmcore import checkpoints
 from lmcore.budget import seed_everything
 from lmcore.classify import (
@@ -90,10 +89,15 @@ def run_recipe(name, config, texts, labels, eval_every, target, tokenizer):
     fit_index, val_index = _split(len(texts), labels, config.validation_fraction, config.seed)
     fit_texts, val_texts = [texts[i] for i in fit_index], [texts[i] for i in val_index]
     fit_labels, val_labels = labels[fit_index], labels[val_index]
-    batches = length_bucketed_batches(encode_texts(tokenizer, fit_texts, config.max_length, config.truncation),
-                                      fit_labels.tolist(), config.batch_size, seed=config.seed)
-    val_batches = length_bucketed_batches(encode_texts(tokenizer, val_texts, config.max_length, config.truncation),
-                                          None, 64, seed=None)
+    batches = length_bucketed_batches(
+        encode_texts(tokenizer, fit_texts, config.max_length, config.truncation),
+        fit_labels.tolist(),
+        config.batch_size,
+        seed=config.seed,
+    )
+    val_batches = length_bucketed_batches(
+        encode_texts(tokenizer, val_texts, config.max_length, config.truncation), None, 64, seed=None
+    )
     model = freeze_lower_layers(new_classifier(20, config.pooling, config.dropout), config.freeze_layers)
     longest = max(batches, key=lambda batch: batch["input_ids"].numel())
     flops, step_seconds = step_flops_and_seconds(model, longest)
@@ -103,17 +107,31 @@ def run_recipe(name, config, texts, labels, eval_every, target, tokenizer):
     def evaluate(trained):  # the training clock stops while the validation split is read
         clock["training"] += time.perf_counter() - clock["since"]
         curve.append((clock["training"] / 60, one_view_accuracy(trained, val_batches, val_labels)))
-        print(f"  {name}: {curve[-1][0]:5.1f} min of training, validation accuracy {curve[-1][1]:.3f}", flush=True)
+        print(
+            f"  {name}: {curve[-1][0]:5.1f} min of training, validation accuracy {curve[-1][1]:.3f}",
+            flush=True,
+        )
         clock["since"] = time.perf_counter()
         return {"val_accuracy": curve[-1][1]}
 
     seed_everything(config.seed)
-    fit(model, batches, classification_loss, epochs=config.epochs, lr=config.lr, evaluate=evaluate,
-        eval_every=eval_every, progress=False)
+    fit(
+        model,
+        batches,
+        classification_loss,
+        epochs=config.epochs,
+        lr=config.lr,
+        evaluate=evaluate,
+        eval_every=eval_every,
+        progress=False,
+    )
     start = time.perf_counter()
-    views, owners = encode_windows(tokenizer, val_texts, config.max_length, config.truncation, config.test_windows)
-    probabilities = average_views(predict_proba(model, length_bucketed_batches(views, None, 64, seed=None)),
-                                  owners, len(val_texts))
+    views, owners = encode_windows(
+        tokenizer, val_texts, config.max_length, config.truncation, config.test_windows
+    )
+    probabilities = average_views(
+        predict_proba(model, length_bucketed_batches(views, None, 64, seed=None)), owners, len(val_texts)
+    )
     reached = next((minutes for minutes, accuracy in curve if accuracy >= target), None)
     return {
         "config": asdict(config),
@@ -153,17 +171,27 @@ def main() -> None:
     print(f"\n{'recipe':>48} | train min | min to {args.target:.2f} | val 1 view | val windows | MFU")
     for name, row in results.items():
         reached = f"{row['minutes_to_target']:.1f}" if row["minutes_to_target"] is not None else "never"
-        print(f"{name:>48} | {row['training_minutes']:9.1f} | {reached:>11} | {row['validation_one_view']:10.3f} | "
-              f"{row['validation_windows']:11.3f} | {row['mfu']:.0%}")
+        print(
+            f"{name:>48} | {row['training_minutes']:9.1f} | {reached:>11} | {row['validation_one_view']:10.3f} | "
+            f"{row['validation_windows']:11.3f} | {row['mfu']:.0%}"
+        )
     old, *others = results.values()
     for name, new in zip(list(results)[1:], others):
-        print(f"{name} / previous: {new['training_minutes'] / old['training_minutes']:.2f}x the training time, "
-              f"{new['step_flops'] / new['step_shape'][1] / (old['step_flops'] / old['step_shape'][1]):.2f}x "
-              "the FLOPs per token of a step")
+        print(
+            f"{name} / previous: {new['training_minutes'] / old['training_minutes']:.2f}x the training time, "
+            f"{new['step_flops'] / new['step_shape'][1] / (old['step_flops'] / old['step_shape'][1]):.2f}x "
+            "the FLOPs per token of a step"
+        )
     if args.output:
-        record = {"hardware": hardware(), "lmcore_code": code_version(), "matmul_peak_flops": peak,
-                  "target": args.target, "train_limit": args.train_limit,
-                  "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "recipes": results}
+        record = {
+            "hardware": hardware(),
+            "lmcore_code": code_version(),
+            "matmul_peak_flops": peak,
+            "target": args.target,
+            "train_limit": args.train_limit,
+            "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "recipes": results,
+        }
         args.output.parent.mkdir(parents=True, exist_ok=True)
         temporary = args.output.with_name(f".{args.output.name}.tmp")
         temporary.write_text(json.dumps(record, indent=2), encoding="utf-8")

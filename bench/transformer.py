@@ -18,10 +18,10 @@ from __future__ import annotations
 import argparse
 
 import torch
+from common import median_seconds
 from torch import nn
 
 import lmcore
-from common import median_seconds
 from lmcore import transformer as T
 
 SIZES = [  # batch, seq, d_model, heads, d_ff
@@ -29,8 +29,6 @@ SIZES = [  # batch, seq, d_model, heads, d_ff
     (16, 128, 384, 12, 1536),
     (8, 256, 512, 8, 2048),
 ]
-
-
 
 
 def main() -> None:
@@ -72,13 +70,17 @@ def main() -> None:
         name = f"{batch} x {seq} x {d_model} ({heads})"
         theirs.train(), ours.train()
         base = median_seconds(train_theirs, args.min_run_time)
-        print(f"{name:>30} | {'train: forward+backward':>24} | {base * 1e3:6.1f} ms | "
-              f"{median_seconds(train_ours, args.min_run_time) / base:5.2f}x")
+        print(
+            f"{name:>30} | {'train: forward+backward':>24} | {base * 1e3:6.1f} ms | "
+            f"{median_seconds(train_ours, args.min_run_time) / base:5.2f}x"
+        )
         theirs.eval(), ours.eval()
         base = median_seconds(infer_theirs, args.min_run_time)
         for case, function in (("inference", infer_ours), ("inference + weights", infer_ours_weights)):
-            print(f"{name:>30} | {case:>24} | {base * 1e3:6.1f} ms | "
-                  f"{median_seconds(function, args.min_run_time) / base:5.2f}x")
+            print(
+                f"{name:>30} | {case:>24} | {base * 1e3:6.1f} ms | "
+                f"{median_seconds(function, args.min_run_time) / base:5.2f}x"
+            )
 
 
 if __name__ == "__main__":

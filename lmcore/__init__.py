@@ -5,6 +5,8 @@ One module per idea, each written to be read next to its chapter:
 * :mod:`lmcore.attention` (chapter 1): scaled dot-product attention, masks, multi-head attention.
 * :mod:`lmcore.transformer` (chapter 2): positional encodings, encoder and decoder layers and
   stacks, an encoder-decoder model with greedy decoding.
+* :mod:`lmcore.bert` (chapter 3): BERT and its heads; :mod:`lmcore.checkpoints` reads real
+  checkpoints (safetensors, hash-checked) into it; :mod:`lmcore.outputs` is what every model returns.
 * :mod:`lmcore.data`: vocabularies, padding, the toy date-translation task.
 * :mod:`lmcore.train`: one readable training loop (:func:`lmcore.train.fit`).
 * :mod:`lmcore.plot`: attention heatmaps shared by every chapter.

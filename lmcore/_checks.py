@@ -43,7 +43,9 @@ def expect_integer_tensor(name: str, tensor: torch.Tensor, layout: str = "(batch
 
 def expect_ids_below(name: str, ids: torch.Tensor, limit: int) -> None:
     if ids.min() < 0 or ids.max() >= limit:
-        raise ValueError(f"{name} must lie in [0, {limit}); got values from {int(ids.min())} to {int(ids.max())}")
+        raise ValueError(
+            f"{name} must lie in [0, {limit}); got values from {int(ids.min())} to {int(ids.max())}"
+        )
 
 
 def expect_zeros_and_ones(name: str, mask: torch.Tensor) -> None:
@@ -52,7 +54,9 @@ def expect_zeros_and_ones(name: str, mask: torch.Tensor) -> None:
     if mask.is_floating_point() or mask.is_complex():
         raise TypeError(f"{name} must hold 0/1 integers or bools; got dtype {mask.dtype}")
     if mask.dtype != torch.bool and not bool(((mask == 0) | (mask == 1)).all()):
-        raise ValueError(f"{name} must contain only 0 (padding) and 1 (real token); got values {mask.unique().tolist()}")
+        raise ValueError(
+            f"{name} must contain only 0 (padding) and 1 (real token); got values {mask.unique().tolist()}"
+        )
 
 
 def expect_rank(name: str, tensor: torch.Tensor, ranks: tuple[int, ...], layout: str) -> None:
@@ -95,7 +99,9 @@ def expect_sequence(name: str, ids, min_length: int = 1, reason: str = "") -> No
     if ids.dim() != 1 or len(ids) < min_length:
         length = "non-empty" if min_length == 1 else f"at least {min_length} long"
         why = f" ({reason})" if reason else ""
-        raise ValueError(f"{name} must be a 1-D tensor of token ids, {length}{why}; got shape {tuple(ids.shape)}")
+        raise ValueError(
+            f"{name} must be a 1-D tensor of token ids, {length}{why}; got shape {tuple(ids.shape)}"
+        )
 
 
 def expect_same_batch(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:
@@ -318,8 +324,10 @@ def expect_texts(name: str, texts) -> list[str]:
     """A non-empty list (or other sequence) of strings; a single string is refused, since
     iterating over it would treat every character as a text."""
     if isinstance(texts, str) or not isinstance(texts, Sequence):
-        raise TypeError(f"{name} must be a list of strings; got {type(texts).__name__}"
-                        + (" (wrap a single text in a list: [text])" if isinstance(texts, str) else ""))
+        raise TypeError(
+            f"{name} must be a list of strings; got {type(texts).__name__}"
+            + (" (wrap a single text in a list: [text])" if isinstance(texts, str) else "")
+        )
     if len(texts) == 0:
         raise ValueError(f"{name} is empty: expected at least one text")
     wrong = next((t for t in texts if not isinstance(t, str)), None)
@@ -346,8 +354,12 @@ def expect_bert_inputs(input_ids, attention_mask, token_type_ids, config) -> Non
     expect_length_at_most("input_ids", input_ids, config.max_position_embeddings, "max_position_embeddings")
     for name, other in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids)):
         if other is not None and tuple(expect_tensor(name, other).shape) != tuple(input_ids.shape):
-            raise ValueError(f"{name} must have the shape of input_ids {tuple(input_ids.shape)}; got {tuple(other.shape)}")
+            raise ValueError(
+                f"{name} must have the shape of input_ids {tuple(input_ids.shape)}; got {tuple(other.shape)}"
+            )
     if attention_mask is not None:
         expect_zeros_and_ones("attention_mask", attention_mask)
     if token_type_ids is not None:
-        expect_token_ids("token_type_ids", token_type_ids, config.type_vocab_size, "(batch, seq) of segment ids")
+        expect_token_ids(
+            "token_type_ids", token_type_ids, config.type_vocab_size, "(batch, seq) of segment ids"
+        )

@@ -74,11 +74,15 @@ class BertConfig:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ValueError(f"{path} is not valid JSON ({error}): cut off or damaged; copy the checkpoint again") from None
+            raise ValueError(
+                f"{path} is not valid JSON ({error}): cut off or damaged; copy the checkpoint again"
+            ) from None
         if not isinstance(data, dict):
             raise ValueError(f"{path} must hold a JSON object; got {type(data).__name__}")
         if data.get("model_type", "bert") != "bert":
-            raise ValueError(f"{path} describes a {data['model_type']!r} model; lmcore loads BERT checkpoints")
+            raise ValueError(
+                f"{path} describes a {data['model_type']!r} model; lmcore loads BERT checkpoints"
+            )
         if data.get("position_embedding_type", "absolute") != "absolute":
             raise ValueError(f"{path}: only absolute position embeddings are supported")
         known = {f.name for f in fields(cls)}
@@ -110,7 +114,9 @@ class BertEmbeddings(nn.Module):
 
     def __init__(self, config: BertConfig):
         super().__init__()
-        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        self.word_embeddings = nn.Embedding(
+            config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id
+        )
         self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
         self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
@@ -134,7 +140,9 @@ class BertModel(nn.Module):
         if config.hidden_act not in ("gelu", "relu"):
             raise ValueError(f"hidden_act must be 'gelu' or 'relu'; got {config.hidden_act!r}")
         if config.attention_probs_dropout_prob != config.hidden_dropout_prob:
-            raise ValueError("lmcore's encoder uses one dropout rate; attention and hidden dropout must be equal")
+            raise ValueError(
+                "lmcore's encoder uses one dropout rate; attention and hidden dropout must be equal"
+            )
         self.config = config
         self.embeddings = BertEmbeddings(config)
         self.encoder = Encoder(
@@ -218,7 +226,12 @@ class BertForPreTraining(nn.Module):
         self.nsp_head.apply(init_bert_weights)
 
     def forward(
-        self, input_ids, attention_mask=None, token_type_ids=None, labels=None, next_sentence_label=None,
+        self,
+        input_ids,
+        attention_mask=None,
+        token_type_ids=None,
+        labels=None,
+        next_sentence_label=None,
         need_weights=False,
     ) -> BertForPreTrainingOutput:
         output = self.bert(input_ids, attention_mask, token_type_ids, need_weights=need_weights)
@@ -245,7 +258,9 @@ class BertForSequenceClassification(nn.Module):
     def __init__(self, bert: BertModel, num_labels: int, pooling: str = "cls", dropout: float | None = None):
         super().__init__()
         if not isinstance(bert, BertModel):
-            raise TypeError(f"bert must be an lmcore BertModel (see load_pretrained); got {type(bert).__name__}")
+            raise TypeError(
+                f"bert must be an lmcore BertModel (see load_pretrained); got {type(bert).__name__}"
+            )
         if pooling not in ("cls", "mean"):
             raise ValueError(f"pooling must be 'cls' or 'mean'; got {pooling!r}")
         expect_int("num_labels", num_labels, minimum=2)
@@ -263,7 +278,9 @@ class BertForSequenceClassification(nn.Module):
     def features(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor:
         return self.pool(self.bert(input_ids, attention_mask, token_type_ids), attention_mask)
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None, need_weights=False) -> ModelOutput:
+    def forward(
+        self, input_ids, attention_mask=None, token_type_ids=None, labels=None, need_weights=False
+    ) -> ModelOutput:
         """Class ``logits`` ``(batch, num_labels)``; with ``labels`` ``(batch,)``, their cross-entropy."""
         output = self.bert(input_ids, attention_mask, token_type_ids, need_weights=need_weights)
         logits = self.classifier(self.dropout(self.pool(output, attention_mask)))  # (batch, num_labels)

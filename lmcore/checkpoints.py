@@ -96,7 +96,9 @@ def checkpoint_folder(checkpoint: str | Path | None) -> Path:
     if checkpoint is None:
         return default_checkpoint()
     if not isinstance(checkpoint, (str, Path)):
-        raise TypeError(f"checkpoint must be a folder path (str or Path) or None; got {type(checkpoint).__name__}")
+        raise TypeError(
+            f"checkpoint must be a folder path (str or Path) or None; got {type(checkpoint).__name__}"
+        )
     path = Path(checkpoint).expanduser()
     if path.is_file():
         raise NotADirectoryError(
@@ -121,7 +123,9 @@ def _check_safetensors_layout(path: Path) -> None:
             raise ValueError(f"{path} is truncated ({size} bytes): not a safetensors file; copy it again")
         (header_length,) = struct.unpack("<Q", prefix)
         if 8 + header_length > size:
-            raise ValueError(f"{path} is truncated: its header alone needs {8 + header_length} bytes, the file has {size}")
+            raise ValueError(
+                f"{path} is truncated: its header alone needs {8 + header_length} bytes, the file has {size}"
+            )
         try:
             header = json.loads(handle.read(header_length))
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -143,15 +147,22 @@ def verify_weights_file(path: str | Path, expected_sha256: str | None = None) ->
     actual = file_sha256(path)
     if expected_sha256 is not None:
         if actual != expected_sha256.strip().lower():
-            raise ValueError(f"{path} has SHA-256 {actual}, expected {expected_sha256}: corrupt or a different file")
+            raise ValueError(
+                f"{path} has SHA-256 {actual}, expected {expected_sha256}: corrupt or a different file"
+            )
     elif actual not in KNOWN_CHECKPOINTS:
-        print(f"lmcore: {path.name} in {path.parent.name}/ is unverified (SHA-256 {actual[:16]}... is not a "
-              "known checkpoint); its size and header were checked", file=sys.stderr)
+        print(
+            f"lmcore: {path.name} in {path.parent.name}/ is unverified (SHA-256 {actual[:16]}... is not a "
+            "known checkpoint); its size and header were checked",
+            file=sys.stderr,
+        )
     return actual
 
 
 def load_pretrained(
-    checkpoint: str | Path | None = None, expected_sha256: str | None = None, dtype: torch.dtype = torch.float32
+    checkpoint: str | Path | None = None,
+    expected_sha256: str | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> BertModel:
     """Build a :class:`BertModel` from a Hugging Face checkpoint folder and load its weights.
 
@@ -180,7 +191,9 @@ def load_pretrained(
         state = load_file(str(weights_file))
     except SafetensorError as error:
         raise ValueError(f"{weights_file} could not be read as safetensors ({error})") from None
-    not_finite = [name for name, t in state.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    not_finite = [
+        name for name, t in state.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())
+    ]
     if not_finite:
         raise ValueError(f"{weights_file} has NaN or infinite values in {not_finite[:5]}: refusing to use it")
     state = {name.removeprefix("bert."): tensor for name, tensor in state.items()}
@@ -218,11 +231,17 @@ def load_reference_model(checkpoint: str | Path | None = None):
     attention weights can be compared too."""
     folder = checkpoint_folder(checkpoint)
     verify_weights_file(folder / "model.safetensors", MINILM_SHA256 if checkpoint is None else None)
-    return _transformers().BertModel.from_pretrained(
-        str(folder), local_files_only=True, use_safetensors=True, attn_implementation="eager"
-    ).eval()
+    return (
+        _transformers()
+        .BertModel.from_pretrained(
+            str(folder), local_files_only=True, use_safetensors=True, attn_implementation="eager"
+        )
+        .eval()
+    )
 
 
 def load_tokenizer(checkpoint: str | Path | None = None):
     """The checkpoint's WordPiece tokenizer, as a fast ``transformers`` tokenizer (offline)."""
-    return _transformers().BertTokenizerFast.from_pretrained(str(checkpoint_folder(checkpoint)), local_files_only=True)
+    return _transformers().BertTokenizerFast.from_pretrained(
+        str(checkpoint_folder(checkpoint)), local_files_only=True
+    )

@@ -80,7 +80,9 @@ def freeze_lower_layers(classifier, layers: int):
     expect_int("layers", layers, minimum=0)
     encoder_layers = classifier.bert.encoder.layers
     if layers > len(encoder_layers):
-        raise ValueError(f"layers must be at most the model's {len(encoder_layers)} encoder layers; got {layers}")
+        raise ValueError(
+            f"layers must be at most the model's {len(encoder_layers)} encoder layers; got {layers}"
+        )
     if layers:
         classifier.bert.embeddings.requires_grad_(False)
         for layer in encoder_layers[:layers]:
@@ -88,7 +90,9 @@ def freeze_lower_layers(classifier, layers: int):
     return classifier
 
 
-def encode_texts(tokenizer, texts: Sequence[str], max_length: int, truncation: str = "head") -> list[list[int]]:
+def encode_texts(
+    tokenizer, texts: Sequence[str], max_length: int, truncation: str = "head"
+) -> list[list[int]]:
     """Token ids ``[CLS] ... [SEP]`` of at most ``max_length`` per text.
 
     ``truncation="head"`` keeps the first tokens; ``"head+tail"`` keeps the first quarter of the
@@ -113,13 +117,18 @@ def encode_windows(
         raise ValueError(f"windows must be a non-negative integer; got {windows!r}")
     budget = _check_length_and_truncation(max_length, truncation)
     pieces = _wordpieces(tokenizer, texts)
-    encodings, owners = [_truncated(tokenizer, ids, budget, truncation) for ids in pieces], list(range(len(texts)))
+    encodings, owners = (
+        [_truncated(tokenizer, ids, budget, truncation) for ids in pieces],
+        list(range(len(texts))),
+    )
     for owner, ids in enumerate(pieces):
         if len(ids) <= budget or windows == 0:
             continue
         count = min(windows, -(-len(ids) // budget))  # no more windows than it takes to cover the text
         for start in np.linspace(0, len(ids) - budget, count).round().astype(int):
-            encodings.append([tokenizer.cls_token_id] + ids[start : start + budget] + [tokenizer.sep_token_id])
+            encodings.append(
+                [tokenizer.cls_token_id] + ids[start : start + budget] + [tokenizer.sep_token_id]
+            )
             owners.append(owner)
     return encodings, owners
 
@@ -128,7 +137,9 @@ def _check_length_and_truncation(max_length: int, truncation: str) -> int:
     """The token budget between ``[CLS]`` and ``[SEP]``, after checking the arguments."""
     expect_positive_int("max_length", max_length)
     if max_length < 8:
-        raise ValueError(f"max_length must be at least 8 to hold [CLS], [SEP] and some text; got {max_length}")
+        raise ValueError(
+            f"max_length must be at least 8 to hold [CLS], [SEP] and some text; got {max_length}"
+        )
     if truncation not in TRUNCATIONS:
         raise ValueError(f"truncation must be one of {TRUNCATIONS}; got {truncation!r}")
     return max_length - 2
@@ -250,22 +261,37 @@ def tfidf_baseline(train_texts, train_labels, test_texts, seed: int = 0, calibra
 
 
 def predict_texts(
-    classifier, tokenizer, texts: Sequence[str], max_length: int = 128, truncation: str = "head",
-    batch_size: int = 64, autocast_dtype: torch.dtype | None = None, windows: int = 0, progress: bool = False,
+    classifier,
+    tokenizer,
+    texts: Sequence[str],
+    max_length: int = 128,
+    truncation: str = "head",
+    batch_size: int = 64,
+    autocast_dtype: torch.dtype | None = None,
+    windows: int = 0,
+    progress: bool = False,
 ) -> np.ndarray:
     """Class probabilities ``(len(texts), n_classes)`` of raw texts.
 
     With ``windows > 0``, a long text's probabilities are the mean over its views from
     :func:`encode_windows` (test-time averaging: more of each text read, at more inference cost).
     """
-    view_probabilities, owners = predict_views(classifier, tokenizer, texts, max_length, truncation, batch_size,
-                                               autocast_dtype, windows, progress)
+    view_probabilities, owners = predict_views(
+        classifier, tokenizer, texts, max_length, truncation, batch_size, autocast_dtype, windows, progress
+    )
     return average_views(view_probabilities, owners, len(texts))
 
 
 def predict_views(
-    classifier, tokenizer, texts: Sequence[str], max_length: int = 128, truncation: str = "head",
-    batch_size: int = 64, autocast_dtype: torch.dtype | None = None, windows: int = 0, progress: bool = False,
+    classifier,
+    tokenizer,
+    texts: Sequence[str],
+    max_length: int = 128,
+    truncation: str = "head",
+    batch_size: int = 64,
+    autocast_dtype: torch.dtype | None = None,
+    windows: int = 0,
+    progress: bool = False,
 ) -> tuple[np.ndarray, list[int]]:
     """Class probabilities of every view from :func:`encode_windows`, and each view's text.
 
@@ -273,7 +299,9 @@ def predict_views(
     """
     encodings, owners = encode_windows(tokenizer, texts, max_length, truncation, windows)
     batches = length_bucketed_batches(encodings, None, batch_size, seed=None)
-    return predict_proba(classifier, batches, autocast_dtype, progress), owners  # (n_views, n_classes), n_views
+    return predict_proba(
+        classifier, batches, autocast_dtype, progress
+    ), owners  # (n_views, n_classes), n_views
 
 
 def average_views(view_probabilities: np.ndarray, owners: Sequence[int], n_texts: int) -> np.ndarray:
@@ -289,10 +317,22 @@ def average_views(view_probabilities: np.ndarray, owners: Sequence[int], n_texts
 
 
 def fine_tune(
-    classifier, tokenizer, texts: Sequence[str], labels: Sequence[int], *, max_length: int = 128,
-    truncation: str = "head", epochs: int = 2, batch_size: int = 16, lr: float = 1e-4,
-    warmup_fraction: float = 0.1, validation: tuple[Sequence[str], Sequence[int]] | None = None,
-    autocast_dtype: torch.dtype | None = None, seed: int = 0, progress: bool = False, device=None,
+    classifier,
+    tokenizer,
+    texts: Sequence[str],
+    labels: Sequence[int],
+    *,
+    max_length: int = 128,
+    truncation: str = "head",
+    epochs: int = 2,
+    batch_size: int = 16,
+    lr: float = 1e-4,
+    warmup_fraction: float = 0.1,
+    validation: tuple[Sequence[str], Sequence[int]] | None = None,
+    autocast_dtype: torch.dtype | None = None,
+    seed: int = 0,
+    progress: bool = False,
+    device=None,
 ):
     """Fine-tune ``classifier`` on labelled texts with :func:`lmcore.train.fit`.
 
@@ -308,23 +348,41 @@ def fine_tune(
     evaluate = None
     if validation is not None:
         val_texts, val_labels = validation
-        val_batches = length_bucketed_batches(encode_texts(tokenizer, val_texts, max_length, truncation), None, 64, seed=None)
+        val_batches = length_bucketed_batches(
+            encode_texts(tokenizer, val_texts, max_length, truncation), None, 64, seed=None
+        )
 
         def evaluate(model):
             predicted = predict_proba(model, val_batches, autocast_dtype).argmax(1)
             return {"val_accuracy": float((predicted == np.asarray(val_labels)).mean())}
 
-    return fit(classifier, batches, classification_loss, epochs=epochs, lr=lr, warmup_fraction=warmup_fraction,
-               evaluate=evaluate, autocast_dtype=autocast_dtype, progress=progress, device=device)
+    return fit(
+        classifier,
+        batches,
+        classification_loss,
+        epochs=epochs,
+        lr=lr,
+        warmup_fraction=warmup_fraction,
+        evaluate=evaluate,
+        autocast_dtype=autocast_dtype,
+        progress=progress,
+        device=device,
+    )
 
 
 def scores(labels, predictions) -> dict:
     """Accuracy and macro-averaged precision, recall and F1 (scikit-learn)."""
     from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
-    precision, recall, f1, _ = precision_recall_fscore_support(labels, predictions, average="macro", zero_division=0)
-    return {"accuracy": accuracy_score(labels, predictions), "macro_precision": precision,
-            "macro_recall": recall, "macro_f1": f1}
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        labels, predictions, average="macro", zero_division=0
+    )
+    return {
+        "accuracy": accuracy_score(labels, predictions),
+        "macro_precision": precision,
+        "macro_recall": recall,
+        "macro_f1": f1,
+    }
 
 
 def geometric_ensemble(p_model: np.ndarray, p_baseline: np.ndarray, weight: float) -> np.ndarray:
@@ -345,7 +403,9 @@ def most_confused_pairs(matrix, names, top: int = 10):
 
     matrix = np.asarray(matrix)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] != len(names):
-        raise ValueError(f"matrix must be {len(names)} x {len(names)} to match names; got shape {matrix.shape}")
+        raise ValueError(
+            f"matrix must be {len(names)} x {len(names)} to match names; got shape {matrix.shape}"
+        )
     off_diagonal = matrix.copy()
     np.fill_diagonal(off_diagonal, 0)
     order = np.argsort(off_diagonal, axis=None)[::-1][:top]
@@ -354,7 +414,12 @@ def most_confused_pairs(matrix, names, top: int = 10):
         true, predicted = np.unravel_index(flat, matrix.shape)
         if off_diagonal[true, predicted] == 0:
             break
-        rows.append({"true class": names[true], "predicted as": names[predicted],
-                     "messages": int(matrix[true, predicted]),
-                     "share of the true class": matrix[true, predicted] / max(matrix[true].sum(), 1)})
+        rows.append(
+            {
+                "true class": names[true],
+                "predicted as": names[predicted],
+                "messages": int(matrix[true, predicted]),
+                "share of the true class": matrix[true, predicted] / max(matrix[true].sum(), 1),
+            }
+        )
     return pd.DataFrame(rows)

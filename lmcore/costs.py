@@ -177,8 +177,13 @@ def transformer_parameters(shape: TransformerShape) -> dict:
     else:
         norms += 2 * d  # final LayerNorm; the output layer is the tied token embedding
     total = embeddings + attention + feed_forward + norms
-    return {"embeddings": embeddings, "attention": attention, "feed-forward": feed_forward,
-            "norms and pooler": norms, "total": total}
+    return {
+        "embeddings": embeddings,
+        "attention": attention,
+        "feed-forward": feed_forward,
+        "norms and pooler": norms,
+        "total": total,
+    }
 
 
 def attention_flops_per_token(shape: TransformerShape, context: int | None = None) -> float:
@@ -222,6 +227,9 @@ def training_state_bytes(parameters: int, mixed_precision: bool = False) -> dict
     if not isinstance(parameters, int) or parameters < 0:
         raise ValueError(f"parameters must be a non-negative integer; got {parameters!r}")
     if mixed_precision:
-        return {"weights": 2 * parameters + 4 * parameters, "gradients": 2 * parameters,
-                "optimizer state (AdamW)": 8 * parameters}
+        return {
+            "weights": 2 * parameters + 4 * parameters,
+            "gradients": 2 * parameters,
+            "optimizer state (AdamW)": 8 * parameters,
+        }
     return {"weights": 4 * parameters, "gradients": 4 * parameters, "optimizer state (AdamW)": 8 * parameters}

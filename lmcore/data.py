@@ -20,7 +20,15 @@ import torch
 
 from ._checks import expect_int, expect_positive_int
 
-__all__ = ["Vocabulary", "pad_batch", "date_in_words", "DatePair", "translation_batches", "make_date_translation_data", "ISO_ROLES"]
+__all__ = [
+    "Vocabulary",
+    "pad_batch",
+    "date_in_words",
+    "DatePair",
+    "translation_batches",
+    "make_date_translation_data",
+    "ISO_ROLES",
+]
 
 
 class Vocabulary:
@@ -43,7 +51,9 @@ class Vocabulary:
 
     def encode(self, tokens: Sequence[str], add_bos: bool = False, add_eos: bool = False) -> list[int]:
         if isinstance(tokens, str) and len(tokens) > 1 and " " in tokens:
-            raise TypeError("tokens must be a sequence of tokens, not a sentence; split the string first (text.split())")
+            raise TypeError(
+                "tokens must be a sequence of tokens, not a sentence; split the string first (text.split())"
+            )
         ids = [self.id_of.get(token, self.unk_id) for token in tokens]
         return ([self.bos_id] if add_bos else []) + ids + ([self.eos_id] if add_eos else [])
 
@@ -80,9 +90,7 @@ _UNITS = "zero one two three four five six seven eight nine".split()
 _TEENS = "ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
 _TENS = {2: "twenty", 3: "thirty", 4: "forty", 5: "fifty", 6: "sixty", 7: "seventy", 8: "eighty", 9: "ninety"}
 _ORDINAL_UNITS = "first second third fourth fifth sixth seventh eighth ninth".split()
-_ORDINAL_TEENS = (
-    "tenth eleventh twelfth thirteenth fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth".split()
-)
+_ORDINAL_TEENS = "tenth eleventh twelfth thirteenth fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth".split()
 _MONTHS = "january february march april may june july august september october november december".split()
 
 
@@ -169,7 +177,9 @@ def make_date_translation_data(
     expect_positive_int("n_test", n_test)
     expect_int("first_year", first_year, minimum=1)  # the calendar has no year 0
     if not first_year <= expect_int("last_year", last_year, minimum=1) <= 9999:
-        raise ValueError(f"first_year <= last_year <= 9999 is needed; got first_year={first_year}, last_year={last_year}")
+        raise ValueError(
+            f"first_year <= last_year <= 9999 is needed; got first_year={first_year}, last_year={last_year}"
+        )
     rng = random.Random(seed)
     start, end = dt.date(first_year, 1, 1), dt.date(last_year, 12, 31)
     all_dates = [start + dt.timedelta(days=d) for d in range((end - start).days + 1)]
@@ -205,6 +215,8 @@ def translation_batches(
     for start in range(0, len(order), batch_size):
         chunk = [pairs[i] for i in order[start : start + batch_size]]
         source = pad_batch([source_vocab.encode(p[0]) for p in chunk], source_vocab.pad_id)
-        target = pad_batch([target_vocab.encode(p[1], add_bos=True, add_eos=True) for p in chunk], target_vocab.pad_id)
+        target = pad_batch(
+            [target_vocab.encode(p[1], add_bos=True, add_eos=True) for p in chunk], target_vocab.pad_id
+        )
         batches.append((source, target))
     return batches

@@ -72,12 +72,16 @@ def check_data_path(name: str, path) -> str:
         raise TypeError(f"{name} must be a file path (str or Path); got {type(path).__name__}")
     path = os.fspath(path)
     if not path.lower().endswith(DATA_SUFFIXES):
-        raise ValueError(f"{name} must be a .csv file (columns text,label) or a .jsonl file (one "
-                         f'{{"text": ..., "label": ...}} object per line); got {path!r}')
+        raise ValueError(
+            f"{name} must be a .csv file (columns text,label) or a .jsonl file (one "
+            f'{{"text": ..., "label": ...}} object per line); got {path!r}'
+        )
     return path
 
 
-def load_labelled_texts(path: str | Path, names: Sequence[str] | None = None, min_per_class: int = 2) -> LabelledTexts:
+def load_labelled_texts(
+    path: str | Path, names: Sequence[str] | None = None, min_per_class: int = 2
+) -> LabelledTexts:
     """The texts and labels of a ``.csv`` or ``.jsonl`` file (see the module's docstring).
 
     ``names``: the class names of a training file, for its test file: every label must be one of
@@ -89,7 +93,11 @@ def load_labelled_texts(path: str | Path, names: Sequence[str] | None = None, mi
     path = Path(check_data_path("path", path))
     expect_int("min_per_class", min_per_class, minimum=1)
     if names is not None:
-        if isinstance(names, str) or not isinstance(names, Sequence) or not all(isinstance(n, str) for n in names):
+        if (
+            isinstance(names, str)
+            or not isinstance(names, Sequence)
+            or not all(isinstance(n, str) for n in names)
+        ):
             raise TypeError(f"names must be a list of class names (strings) or None; got {names!r}")
         if len(set(names)) != len(names) or len(names) < 2:
             raise ValueError(f"names must hold at least two distinct class names; got {list(names)!r}")
@@ -100,17 +108,29 @@ def load_labelled_texts(path: str | Path, names: Sequence[str] | None = None, mi
     text = _decode(path, path.read_bytes())
     rows, problems = (_read_csv if path.suffix.lower() == ".csv" else _read_jsonl)(path, text)
     if not rows and not problems:
-        raise ValueError(f"{path} holds no texts: expected "
-                         + ("a header row 'text,label' and one row per text" if path.suffix.lower() == ".csv"
-                            else 'one {"text": ..., "label": ...} object per line'))
+        raise ValueError(
+            f"{path} holds no texts: expected "
+            + (
+                "a header row 'text,label' and one row per text"
+                if path.suffix.lower() == ".csv"
+                else 'one {"text": ..., "label": ...} object per line'
+            )
+        )
     own_classes = names is None
     if own_classes:
         found = {label for _, _, label in rows}
-        names = sorted(found, key=lambda n: (int(n), n)) if all(re.fullmatch(r"[+-]?\d+", n) for n in found) else sorted(found)
+        names = (
+            sorted(found, key=lambda n: (int(n), n))
+            if all(re.fullmatch(r"[+-]?\d+", n) for n in found)
+            else sorted(found)
+        )
     else:
         known = set(names)
-        problems += [(line, f"label {label!r} is not one of the training file's classes {list(names)}")
-                     for line, _, label in rows if label not in known]
+        problems += [
+            (line, f"label {label!r} is not one of the training file's classes {list(names)}")
+            for line, _, label in rows
+            if label not in known
+        ]
     if problems:
         problems.sort()
         shown = "; ".join(f"line {line}: {problem}" for line, problem in problems[:SHOWN_PROBLEMS])
@@ -130,15 +150,22 @@ def _check_classes(path: Path, rows, names, min_per_class: int) -> None:
     counts = Counter(label for _, _, label in rows)
     if len(counts) < 2:
         label = next(iter(counts))
-        raise ValueError(f"{path}: every text has the label {label!r} ({len(rows)} texts); "
-                         "a classifier needs at least 2 classes")
+        raise ValueError(
+            f"{path}: every text has the label {label!r} ({len(rows)} texts); "
+            "a classifier needs at least 2 classes"
+        )
     rare = [name for name in names if 0 < counts[name] < min_per_class]
     if rare:
-        listed = "; ".join(f"{name!r} has {counts[name]} (line{'s' * (counts[name] > 1)} "
-                           f"{', '.join(str(line) for line, _, label in rows if label == name)})" for name in rare)
-        raise ValueError(f"{path}: each class needs at least {min_per_class} texts (the validation split is "
-                         f"stratified); {listed}: add texts of {'it' if len(rare) == 1 else 'them'} or remove "
-                         f"{'its' if len(rare) == 1 else 'their'} lines")
+        listed = "; ".join(
+            f"{name!r} has {counts[name]} (line{'s' * (counts[name] > 1)} "
+            f"{', '.join(str(line) for line, _, label in rows if label == name)})"
+            for name in rare
+        )
+        raise ValueError(
+            f"{path}: each class needs at least {min_per_class} texts (the validation split is "
+            f"stratified); {listed}: add texts of {'it' if len(rare) == 1 else 'them'} or remove "
+            f"{'its' if len(rare) == 1 else 'their'} lines"
+        )
 
 
 def _decode(path: Path, data: bytes) -> str:
@@ -146,11 +173,15 @@ def _decode(path: Path, data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
-        hint = ("it looks like a zip file, such as an Excel workbook: save it as 'CSV UTF-8'"
-                if data.startswith(b"PK\x03\x04") else
-                "save it as UTF-8 (in a spreadsheet: 'CSV UTF-8'; in an editor: encoding UTF-8)")
-        raise ValueError(f"{path}: line {line} is not UTF-8 text (byte 0x{data[error.start]:02x} at byte "
-                         f"{error.start}); expected a UTF-8 file: {hint}") from None
+        hint = (
+            "it looks like a zip file, such as an Excel workbook: save it as 'CSV UTF-8'"
+            if data.startswith(b"PK\x03\x04")
+            else "save it as UTF-8 (in a spreadsheet: 'CSV UTF-8'; in an editor: encoding UTF-8)"
+        )
+        raise ValueError(
+            f"{path}: line {line} is not UTF-8 text (byte 0x{data[error.start]:02x} at byte "
+            f"{error.start}); expected a UTF-8 file: {hint}"
+        ) from None
 
 
 def _label(value, line: int, problems: list) -> str | None:
@@ -176,8 +207,15 @@ def _text(value, line: int, problems: list) -> str | None:
 
 
 def _kind(value) -> str:
-    return {type(None): "null", bool: "a boolean", int: "an integer", float: "a number", list: "a list",
-            dict: "an object", str: "a string"}.get(type(value), type(value).__name__)
+    return {
+        type(None): "null",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        list: "a list",
+        dict: "an object",
+        str: "a string",
+    }.get(type(value), type(value).__name__)
 
 
 def _json(value) -> str:
@@ -205,9 +243,16 @@ def _read_csv(path: Path, text: str):
                 text_at, label_at = header.index("text"), header.index("label")
                 continue
             if len(fields) != len(header):
-                problems.append((line, (f"{len(fields)} field{'s' * (len(fields) != 1)}, but the header (line "
-                                        f"{header_line}) has {len(header)}: a text holding a comma must be in double "
-                                        'quotes ("like, this"), and a quote inside it doubled ("")')))
+                problems.append(
+                    (
+                        line,
+                        (
+                            f"{len(fields)} field{'s' * (len(fields) != 1)}, but the header (line "
+                            f"{header_line}) has {len(header)}: a text holding a comma must be in double "
+                            'quotes ("like, this"), and a quote inside it doubled ("")'
+                        ),
+                    )
+                )
                 continue
             value, label = _text(fields[text_at], line, problems), _label(fields[label_at], line, problems)
             if value is not None and label is not None:
@@ -223,15 +268,22 @@ def _check_header(path: Path, header: list[str], line: int) -> None:
     missing = [name for name in ("text", "label") if name not in header]
     if missing:
         separator = next((s for s in ";\t|" if len(header) == 1 and s in header[0]), None)
-        hint = (f"; the file seems to separate its columns with {separator!r}: save it with commas"
-                if separator else "; the first non-blank line must be the header, for example: text,label")
-        raise ValueError(f"{path}: the header row (line {line}) must name the columns 'text' and 'label'; "
-                         f"column{'s' * (len(missing) > 1)} {', '.join(map(repr, missing))} "
-                         f"missing, found {header}{hint}")
+        hint = (
+            f"; the file seems to separate its columns with {separator!r}: save it with commas"
+            if separator
+            else "; the first non-blank line must be the header, for example: text,label"
+        )
+        raise ValueError(
+            f"{path}: the header row (line {line}) must name the columns 'text' and 'label'; "
+            f"column{'s' * (len(missing) > 1)} {', '.join(map(repr, missing))} "
+            f"missing, found {header}{hint}"
+        )
     twice = sorted(name for name, n in Counter(header).items() if n > 1 and name in ("text", "label"))
     if twice:
-        raise ValueError(f"{path}: the header row (line {line}) names {', '.join(map(repr, twice))} more than "
-                         f"once; expected each of 'text' and 'label' once, found {header}")
+        raise ValueError(
+            f"{path}: the header row (line {line}) names {', '.join(map(repr, twice))} more than "
+            f"once; expected each of 'text' and 'label' once, found {header}"
+        )
 
 
 def _read_jsonl(path: Path, text: str):
@@ -243,16 +295,30 @@ def _read_jsonl(path: Path, text: str):
         try:
             item = json.loads(raw)
         except json.JSONDecodeError as error:
-            problems.append((line, (f"not valid JSON ({error.msg} at column {error.colno}); expected one "
-                                    '{"text": ..., "label": ...} object per line')))
+            problems.append(
+                (
+                    line,
+                    (
+                        f"not valid JSON ({error.msg} at column {error.colno}); expected one "
+                        '{"text": ..., "label": ...} object per line'
+                    ),
+                )
+            )
             continue
         if not isinstance(item, dict):
             problems.append((line, f'expected an object {{"text": ..., "label": ...}}; got {_kind(item)}'))
             continue
         missing = [key for key in ("text", "label") if key not in item]
         if missing:
-            problems.append((line, (f"key{'s' * (len(missing) > 1)} {', '.join(map(repr, missing))} missing; "
-                                    f"found keys {sorted(item)}")))
+            problems.append(
+                (
+                    line,
+                    (
+                        f"key{'s' * (len(missing) > 1)} {', '.join(map(repr, missing))} missing; "
+                        f"found keys {sorted(item)}"
+                    ),
+                )
+            )
             continue
         value, label = _text(item["text"], line, problems), _label(item["label"], line, problems)
         if value is not None and label is not None:

@@ -62,7 +62,10 @@ def as_table(
     if values.ndim != 2:
         raise ValueError(f"matrix must have 1 or 2 dimensions; got shape {values.shape}")
     n_rows, n_columns = values.shape
-    for name, labels, expected in (("row_labels", row_labels, n_rows), ("column_labels", column_labels, n_columns)):
+    for name, labels, expected in (
+        ("row_labels", row_labels, n_rows),
+        ("column_labels", column_labels, n_columns),
+    ):
         if labels is not None and len(labels) != expected:
             raise ValueError(f"{name} has {len(labels)} entries but the matrix has {expected}")
     # + 0.0 turns -0.0 into 0.0, so printed tables are stable across runs

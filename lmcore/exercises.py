@@ -47,7 +47,9 @@ def check_macro_f1(matrix, answer, tolerance: float = 1e-6) -> None:
     true, predicted = np.nonzero(matrix)
     counts = matrix[true, predicted].astype(int)
     labels_true, labels_predicted = np.repeat(true, counts), np.repeat(predicted, counts)
-    expected = f1_score(labels_true, labels_predicted, average="macro", labels=range(len(matrix)), zero_division=0)
+    expected = f1_score(
+        labels_true, labels_predicted, average="macro", labels=range(len(matrix)), zero_division=0
+    )
     answer = _number("answer", answer)
     assert abs(answer - expected) <= tolerance, (
         f"macro F1 should be {expected:.6f}, got {answer:.6f}. Per class: precision = diagonal / column "
@@ -65,7 +67,9 @@ def check_attention(query, key, value, answer, mask=None, tolerance: float = 1e-
     expected = torch.nn.functional.scaled_dot_product_attention(
         query.double(), key.double(), value.double(), attn_mask=None if mask is None else mask
     )
-    assert answer.shape == expected.shape, f"the output should have shape {tuple(expected.shape)}, got {tuple(answer.shape)}"
+    assert answer.shape == expected.shape, (
+        f"the output should have shape {tuple(expected.shape)}, got {tuple(answer.shape)}"
+    )
     error = (answer.double() - expected).abs().max().item()
     hint = " Did you divide by sqrt(d_k), and take the softmax over the keys (the last axis)?"
     assert error <= tolerance, f"largest difference from PyTorch's attention is {error:.2e}." + hint
@@ -77,7 +81,9 @@ def check_causal_mask(answer, length: int) -> None:
     if not isinstance(answer, torch.Tensor):
         raise TypeError(f"answer must be a torch.Tensor; got {type(answer).__name__}")
     expected = torch.ones(length, length).tril().bool()
-    assert tuple(answer.shape) == (length, length), f"shape should be ({length}, {length}), got {tuple(answer.shape)}"
+    assert tuple(answer.shape) == (length, length), (
+        f"shape should be ({length}, {length}), got {tuple(answer.shape)}"
+    )
     assert torch.equal(answer.bool(), expected), (
         "query i may look at keys 0..i (itself and the past), never at keys after it: a lower-triangular mask"
     )

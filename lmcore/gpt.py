@@ -64,16 +64,23 @@ class DecoderOnlyLM(nn.Module):
     """``ids (batch, seq)`` -> next-token logits ``(batch, seq, vocab)``."""
 
     def __init__(
-        self, vocab_size: int, context: int = 128, d_model: int = 128, num_heads: int = 4,
-        num_layers: int = 4, d_ff: int | None = None, dropout: float = 0.0,
+        self,
+        vocab_size: int,
+        context: int = 128,
+        d_model: int = 128,
+        num_heads: int = 4,
+        num_layers: int = 4,
+        d_ff: int | None = None,
+        dropout: float = 0.0,
     ):
         super().__init__()
         expect_positive_ints(vocab_size=vocab_size, context=context, num_layers=num_layers)
         self.context = context
         self.token_embedding = nn.Embedding(vocab_size, d_model)
         self.position = LearnedPositionalEncoding(d_model, max_len=context, dropout=dropout)
-        self.blocks = Encoder(num_layers, d_model, num_heads, d_ff or 4 * d_model, dropout,
-                              activation="gelu", norm_first=True)  # pre-LN, as in GPT-2
+        self.blocks = Encoder(
+            num_layers, d_model, num_heads, d_ff or 4 * d_model, dropout, activation="gelu", norm_first=True
+        )  # pre-LN, as in GPT-2
         self.output = nn.Linear(d_model, vocab_size, bias=False)
         self.output.weight = self.token_embedding.weight  # tied: one matrix reads and writes tokens
         # GPT-2's initialisation: small token and position vectors of the same scale, so neither
@@ -81,7 +88,9 @@ class DecoderOnlyLM(nn.Module):
         nn.init.normal_(self.token_embedding.weight, std=0.02)
         nn.init.normal_(self.position.embedding.weight, std=0.02)
 
-    def forward(self, ids: torch.Tensor, labels: torch.Tensor | None = None, need_weights: bool = False) -> ModelOutput:
+    def forward(
+        self, ids: torch.Tensor, labels: torch.Tensor | None = None, need_weights: bool = False
+    ) -> ModelOutput:
         """Next-token ``logits`` ``(batch, seq, vocab)``; with ``labels`` (the next tokens,
         ``(batch, seq)``), their mean cross-entropy in nats."""
         expect_token_ids("ids", ids, self.token_embedding.num_embeddings)
@@ -89,7 +98,11 @@ class DecoderOnlyLM(nn.Module):
         x = self.position(self.token_embedding(ids))  # (batch, seq, d_model)
         x, weights = self.blocks(x, causal_mask(ids.shape[1], ids.device), need_weights)
         logits = self.output(x)  # (batch, seq, vocab)
-        loss = None if labels is None else F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
+        loss = (
+            None
+            if labels is None
+            else F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
+        )
         return ModelOutput(logits=logits, loss=loss, attentions=weights)
 
 
@@ -123,8 +136,12 @@ def top_k_filter(logits: torch.Tensor, k: int | None) -> torch.Tensor:
 
 
 def generate(
-    model: DecoderOnlyLM, prompt: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
-    top_k: int | None = None, generator: torch.Generator | None = None,
+    model: DecoderOnlyLM,
+    prompt: torch.Tensor,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Extend ``prompt`` (1-D ids) by sampling ``max_new_tokens`` tokens one at a time.
 
@@ -146,4 +163,3 @@ def generate(
                 next_id = torch.multinomial(probabilities, 1, generator=generator)[0]
             ids = torch.cat([ids, next_id.view(1)])
     return ids
-

@@ -112,7 +112,12 @@ def _read_split(source: str, subset: str) -> tuple[tuple[str, ...], tuple[str, .
             with tarfile.open(archive_file, mode="r:gz") as archive:
                 for member in archive:
                     split, *place = member.name.split("/")  # 20news-bydate-train, newsgroup, file
-                    if member.isfile() and split == extracted.name and len(place) == 2 and all(map(_is_message, place)):
+                    if (
+                        member.isfile()
+                        and split == extracted.name
+                        and len(place) == 2
+                        and all(map(_is_message, place))
+                    ):
                         items.append((place[0], place[1], archive.extractfile(member).read()))
                 # Reading stops at the tar end-of-archive block; read the gzip stream to its end
                 # so that its CRC is checked too.
@@ -153,12 +158,16 @@ def verify_messages(subset: str, messages: Sequence[tuple[str, bytes]], source: 
     def listed(keys):
         return ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
 
-    problems = [f"{what}: {len(keys)} ({listed(keys)})" for what, keys in
-                (("changed", changed), ("missing", missing), ("not in the original", extra)) if keys]
+    problems = [
+        f"{what}: {len(keys)} ({listed(keys)})"
+        for what, keys in (("changed", changed), ("missing", missing), ("not in the original", extra))
+        if keys
+    ]
     raise ValueError(
         f"the {subset} split read from {source} is not the published 20 Newsgroups 'bydate' data "
         f"({len(found)} messages, expected {EXPECTED_COUNTS[subset]}); messages "
-        + "; ".join(problems or ["in another order or encoding"]) + f". {GOOD_COPY}."
+        + "; ".join(problems or ["in another order or encoding"])
+        + f". {GOOD_COPY}."
     )
 
 
@@ -224,6 +233,9 @@ def _from_sklearn(subset: str, categories, remove: tuple[str, ...]) -> Newsgroup
         ) from None
     # scikit-learn decodes the messages as latin-1, which round-trips to the original bytes
     keys = ["/".join(Path(name).parts[-2:]) for name in everything.filenames]
-    verify_messages(subset, [(k, t.encode("latin-1")) for k, t in zip(keys, everything.data)],
-                    "scikit-learn's download (in ~/scikit_learn_data)")
+    verify_messages(
+        subset,
+        [(k, t.encode("latin-1")) for k, t in zip(keys, everything.data)],
+        "scikit-learn's download (in ~/scikit_learn_data)",
+    )
     return Newsgroups(list(bunch.data), [int(label) for label in bunch.target], list(bunch.target_names))

@@ -22,8 +22,14 @@ import torch
 from ._checks import expect_int, expect_positive_int, expect_rank, expect_tensor
 from .bert import IGNORE_INDEX  # label of positions the MLM loss skips
 
-__all__ = ["IGNORE_INDEX", "mask_tokens", "split_sentences", "make_nsp_pairs", "encode_pairs", "PretrainingObjective"]
-
+__all__ = [
+    "IGNORE_INDEX",
+    "mask_tokens",
+    "split_sentences",
+    "make_nsp_pairs",
+    "encode_pairs",
+    "PretrainingObjective",
+]
 
 
 def mask_tokens(
@@ -64,7 +70,9 @@ def mask_tokens(
     to_mask = picked & (choice < 0.8)
     to_random = picked & (choice >= 0.8) & (choice < 0.9)
     candidates = torch.tensor(sorted(set(range(vocab_size)) - set(special_ids)), device=input_ids.device)
-    random_ids = candidates[torch.randint(len(candidates), input_ids.shape, generator=generator, device=input_ids.device)]
+    random_ids = candidates[
+        torch.randint(len(candidates), input_ids.shape, generator=generator, device=input_ids.device)
+    ]
 
     corrupted = input_ids.clone()
     corrupted[to_mask] = mask_id
@@ -109,7 +117,9 @@ def make_nsp_pairs(documents: Sequence[Sequence[str]], seed: int = 0) -> list[tu
     return pairs
 
 
-def encode_pairs(tokenizer, pairs: Sequence[tuple[str, str, int]], max_length: int, batch_size: int) -> list[dict]:
+def encode_pairs(
+    tokenizer, pairs: Sequence[tuple[str, str, int]], max_length: int, batch_size: int
+) -> list[dict]:
     """Tokenize pairs as ``[CLS] A [SEP] B [SEP]`` in batches (padded per batch; segment ids 0
     for A and 1 for B; the longer sentence is cut first when a pair exceeds ``max_length``)."""
     expect_int("max_length", max_length, minimum=4)  # [CLS] A [SEP] B [SEP] needs room for a token of each
@@ -118,15 +128,21 @@ def encode_pairs(tokenizer, pairs: Sequence[tuple[str, str, int]], max_length: i
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start : start + batch_size]
         encoded = tokenizer(
-            [a for a, _, _ in chunk], [b for _, b, _ in chunk],
-            truncation="longest_first", max_length=max_length, padding=True, return_tensors="pt",
+            [a for a, _, _ in chunk],
+            [b for _, b, _ in chunk],
+            truncation="longest_first",
+            max_length=max_length,
+            padding=True,
+            return_tensors="pt",
         )
-        batches.append({
-            "input_ids": encoded["input_ids"],
-            "token_type_ids": encoded["token_type_ids"],
-            "attention_mask": encoded["attention_mask"],
-            "nsp_labels": torch.tensor([label for _, _, label in chunk]),
-        })
+        batches.append(
+            {
+                "input_ids": encoded["input_ids"],
+                "token_type_ids": encoded["token_type_ids"],
+                "attention_mask": encoded["attention_mask"],
+                "nsp_labels": torch.tensor([label for _, _, label in chunk]),
+            }
+        )
     return batches
 
 
@@ -149,18 +165,30 @@ class PretrainingObjective:
 
     def mask(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         corrupted, labels = mask_tokens(
-            batch["input_ids"].cpu(), mask_id=self.mask_id, special_ids=self.special_ids, vocab_size=self.vocab_size,
-            attention_mask=batch["attention_mask"].cpu(), probability=self.probability, generator=self.generator,
+            batch["input_ids"].cpu(),
+            mask_id=self.mask_id,
+            special_ids=self.special_ids,
+            vocab_size=self.vocab_size,
+            attention_mask=batch["attention_mask"].cpu(),
+            probability=self.probability,
+            generator=self.generator,
         )
         device = batch["input_ids"].device
         return corrupted.to(device), labels.to(device)
 
     @staticmethod
-    def losses(model, batch: dict, corrupted: torch.Tensor, labels: torch.Tensor, counts: bool = False) -> dict:
+    def losses(
+        model, batch: dict, corrupted: torch.Tensor, labels: torch.Tensor, counts: bool = False
+    ) -> dict:
         """The model's two losses on one masked batch, through its own forward (so a
         ``DistributedDataParallel`` wrapper works too); with ``counts``, the correct predictions."""
-        output = model(corrupted, batch["attention_mask"], batch["token_type_ids"],
-                       labels=labels, next_sentence_label=batch["nsp_labels"])
+        output = model(
+            corrupted,
+            batch["attention_mask"],
+            batch["token_type_ids"],
+            labels=labels,
+            next_sentence_label=batch["nsp_labels"],
+        )
         result = {"mlm_loss": output.mlm_loss, "nsp_loss": output.nsp_loss}
         if counts:  # accuracies cost an argmax over the vocabulary: only when evaluating
             targets = labels[labels != IGNORE_INDEX]  # the order of output.logits' rows
@@ -172,10 +200,17 @@ class PretrainingObjective:
 
     def __call__(self, model, batch: dict) -> torch.Tensor:
         corrupted, labels = self.mask(batch)
-        return model(corrupted, batch["attention_mask"], batch["token_type_ids"],
-                     labels=labels, next_sentence_label=batch["nsp_labels"]).loss
+        return model(
+            corrupted,
+            batch["attention_mask"],
+            batch["token_type_ids"],
+            labels=labels,
+            next_sentence_label=batch["nsp_labels"],
+        ).loss
 
-    def fixed_masks(self, batches: Sequence[dict], seed: int = 1234) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def fixed_masks(
+        self, batches: Sequence[dict], seed: int = 1234
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """One masking per evaluation batch, drawn once, so every evaluation scores the same task."""
         saved, self.generator = self.generator, torch.Generator().manual_seed(seed)
         try:
@@ -185,7 +220,14 @@ class PretrainingObjective:
 
     @torch.no_grad()
     def evaluate(self, model, batches: Sequence[dict], masks) -> dict:
-        totals = {"mlm_loss": 0.0, "nsp_loss": 0.0, "mlm_correct": 0, "mlm_count": 0, "nsp_correct": 0, "nsp_count": 0}
+        totals = {
+            "mlm_loss": 0.0,
+            "nsp_loss": 0.0,
+            "mlm_correct": 0,
+            "mlm_count": 0,
+            "nsp_correct": 0,
+            "nsp_count": 0,
+        }
         device = next(model.parameters()).device
         for batch, (corrupted, labels) in zip(batches, masks):
             batch = {k: v.to(device) for k, v in batch.items()}

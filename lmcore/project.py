@@ -58,9 +58,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .bert import BertConfig
 from . import checkpoints
 from ._checks import expect_int, expect_number, expect_probability, file_sha256
+from .bert import BertConfig
 from .budget import seed_everything
 from .classify import (
     average_views,
@@ -117,7 +117,9 @@ class ProjectConfig:
     freeze_layers: int = 0  # keep the embeddings and this many lowest encoder layers as pretrained
     validation_fraction: float = 0.1
     dropout: float = 0.0  # every dropout rate during fine-tuning; 0 halves a CPU step (chapter 5)
-    test_windows: int = 4  # extra windows per long message averaged at prediction time (classify.encode_windows)
+    test_windows: int = (
+        4  # extra windows per long message averaged at prediction time (classify.encode_windows)
+    )
     bf16: bool = False  # bf16 autocast: fast on GPUs and CPUs with AMX; measured slower on avx512_bf16 alone (chapter 5)
     train_limit: int | None = None  # use only this many training messages (class-sized and quick runs)
     test_limit: int | None = None
@@ -140,7 +142,9 @@ class ProjectConfig:
         for name in ("max_length", "epochs", "batch_size"):
             expect_int(name, getattr(self, name), minimum=1)
         if self.max_length < 8:
-            raise ValueError(f"max_length must be at least 8 to hold [CLS], [SEP] and some text; got {self.max_length}")
+            raise ValueError(
+                f"max_length must be at least 8 to hold [CLS], [SEP] and some text; got {self.max_length}"
+            )
         for name in ("train_limit", "test_limit"):  # None means all; 0 or -5 would silently mean all
             if getattr(self, name) is not None:
                 expect_int(name, getattr(self, name), minimum=1)
@@ -156,10 +160,14 @@ class ProjectConfig:
             if getattr(self, name) is not None:
                 setattr(self, name, check_data_path(name, getattr(self, name)))
         if self.test_file is not None and self.data_file is None:
-            raise ValueError(f"test_file needs data_file, the training texts it tests; got test_file={self.test_file!r} alone")
+            raise ValueError(
+                f"test_file needs data_file, the training texts it tests; got test_file={self.test_file!r} alone"
+            )
         if self.data_file is not None and self.setting != "full":
-            raise ValueError(f"setting must be 'full' with data_file: {self.setting!r} strips 20 Newsgroups' "
-                             f"{', '.join(SETTINGS[self.setting])}, and the texts of a data file are used as they are")
+            raise ValueError(
+                f"setting must be 'full' with data_file: {self.setting!r} strips 20 Newsgroups' "
+                f"{', '.join(SETTINGS[self.setting])}, and the texts of a data file are used as they are"
+            )
 
 
 # The book's recipe for each setting (chapter 5 shows the validation runs behind each choice).
@@ -204,15 +212,23 @@ def load_project_data(config: ProjectConfig) -> tuple:
     else:
         n, k = len(data), len(data.names)
         if np.ceil(TEST_FRACTION * n) < k or n - np.ceil(TEST_FRACTION * n) < k:
-            raise ValueError(f"data_file {config.data_file} is too small to hold out a test set: {TEST_FRACTION:.0%} of "
-                             f"its {n} texts cannot hold one text of each of its {k} classes; add texts, or give "
-                             "a test set of its own (test_file, --test-file)")
+            raise ValueError(
+                f"data_file {config.data_file} is too small to hold out a test set: {TEST_FRACTION:.0%} of "
+                f"its {n} texts cannot hold one text of each of its {k} classes; add texts, or give "
+                "a test set of its own (test_file, --test-file)"
+            )
         from sklearn.model_selection import train_test_split
 
-        kept, held_out = (np.sort(part) for part in train_test_split(
-            np.arange(n), test_size=TEST_FRACTION, random_state=TEST_SPLIT_SEED, stratify=data.labels))
-        train, test = ([LabelledTexts([data.texts[i] for i in part], [data.labels[i] for i in part], data.names)
-                        for part in (kept, held_out)])
+        kept, held_out = (
+            np.sort(part)
+            for part in train_test_split(
+                np.arange(n), test_size=TEST_FRACTION, random_state=TEST_SPLIT_SEED, stratify=data.labels
+            )
+        )
+        train, test = [
+            LabelledTexts([data.texts[i] for i in part], [data.labels[i] for i in part], data.names)
+            for part in (kept, held_out)
+        ]
     _check_enough_texts(config, train)
     return train, test
 
@@ -230,20 +246,30 @@ def _check_enough_texts(config: ProjectConfig, train) -> None:
     n, k, n_validation = len(labels), len(train.names), int(np.ceil(config.validation_fraction * len(labels)))
     short = [name for name, count in zip(train.names, counts) if count < 2]
     if short:
-        raise ValueError(f"{where} holds fewer than 2 texts of the class{'es' * (len(short) > 1)} "
-                         f"{', '.join(map(repr, short))}; the validation split is stratified: each class needs texts "
-                         "for both parts (add texts, or raise train_limit)")
+        raise ValueError(
+            f"{where} holds fewer than 2 texts of the class{'es' * (len(short) > 1)} "
+            f"{', '.join(map(repr, short))}; the validation split is stratified: each class needs texts "
+            "for both parts (add texts, or raise train_limit)"
+        )
     if n_validation < k or n - n_validation < k:
-        raise ValueError(f"the validation split (validation_fraction {config.validation_fraction} of the {n} texts of "
-                         f"{where}: {n_validation}) must leave at least one text of each of the {k} classes on both "
-                         "sides; add texts, or change validation_fraction")
+        raise ValueError(
+            f"the validation split (validation_fraction {config.validation_fraction} of the {n} texts of "
+            f"{where}: {n_validation}) must leave at least one text of each of the {k} classes on both "
+            "sides; add texts, or change validation_fraction"
+        )
     fit_index, _ = _split(n, labels, config.validation_fraction, config.seed)
     kept = np.bincount(labels[fit_index], minlength=k)
-    short = [f"{name!r} keeps {kept[i]} of its {counts[i]}" for i, name in enumerate(train.names) if kept[i] < CALIBRATION_FOLDS]
+    short = [
+        f"{name!r} keeps {kept[i]} of its {counts[i]}"
+        for i, name in enumerate(train.names)
+        if kept[i] < CALIBRATION_FOLDS
+    ]
     if short:
-        raise ValueError(f"after the validation split, each class needs at least {CALIBRATION_FOLDS} training texts "
-                         f"(the TF-IDF baseline's {CALIBRATION_FOLDS}-fold calibration); of {where}, "
-                         f"{'; '.join(short)}: add texts of {'it' if len(short) == 1 else 'them'}")
+        raise ValueError(
+            f"after the validation split, each class needs at least {CALIBRATION_FOLDS} training texts "
+            f"(the TF-IDF baseline's {CALIBRATION_FOLDS}-fold calibration); of {where}, "
+            f"{'; '.join(short)}: add texts of {'it' if len(short) == 1 else 'them'}"
+        )
 
 
 def _data_record(config: dict) -> dict | None:
@@ -255,7 +281,9 @@ def _data_record(config: dict) -> dict | None:
         if config.get(name) is not None:
             path = Path(config[name])
             if not path.is_file():
-                raise FileNotFoundError(f"{name} {config[name]} does not exist (relative paths start from {Path.cwd()})")
+                raise FileNotFoundError(
+                    f"{name} {config[name]} does not exist (relative paths start from {Path.cwd()})"
+                )
             record[name] = file_sha256(path)
     return record or None
 
@@ -265,10 +293,21 @@ def _mismatch(manifest: dict, wanted: dict) -> str:
     the fields that differ, or data files changed since; ``""`` when it is that run."""
     stored = {**dict.fromkeys(DATA_FIELDS), **manifest["config"]}
     if stored != wanted:
-        return "; ".join(f"{k}: {stored.get(k)!r} there, {wanted[k]!r} now" for k in wanted if stored.get(k) != wanted[k]) or "fields differ"
+        return (
+            "; ".join(
+                f"{k}: {stored.get(k)!r} there, {wanted[k]!r} now"
+                for k in wanted
+                if stored.get(k) != wanted[k]
+            )
+            or "fields differ"
+        )
     recorded, now = manifest.get("data") or {}, _data_record(wanted) or {}
-    return "; ".join(f"{name} {wanted[name]} changed since that run (SHA-256 {recorded.get(name, 'none')[:12]} there, "
-                     f"{sha[:12]} now)" for name, sha in now.items() if recorded.get(name) != sha)
+    return "; ".join(
+        f"{name} {wanted[name]} changed since that run (SHA-256 {recorded.get(name, 'none')[:12]} there, "
+        f"{sha[:12]} now)"
+        for name, sha in now.items()
+        if recorded.get(name) != sha
+    )
 
 
 def default_output_dir(setting: str) -> Path:
@@ -278,7 +317,9 @@ def default_output_dir(setting: str) -> Path:
         raise ValueError(f"setting must be one of {sorted(SETTINGS)}; got {setting!r}")
     root = os.environ.get("LMCORE_ARTIFACTS")
     if root is None:
-        root = REPOSITORY / "artifacts" if (REPOSITORY / "pyproject.toml").exists() else Path.cwd() / "artifacts"
+        root = (
+            REPOSITORY / "artifacts" if (REPOSITORY / "pyproject.toml").exists() else Path.cwd() / "artifacts"
+        )
     return Path(root) / "news" / setting
 
 
@@ -304,7 +345,9 @@ def inspect_run_folder(folder: str | Path) -> tuple[dict | None, str]:
     manifest_file = folder / MANIFEST
     if not manifest_file.exists():
         leftovers = [name for name in RUN_FILES if (folder / name).exists()]
-        return None, (f"{_shown(folder)} holds {leftovers} but no {MANIFEST}: an unfinished run" if leftovers else "")
+        return None, (
+            f"{_shown(folder)} holds {leftovers} but no {MANIFEST}: an unfinished run" if leftovers else ""
+        )
     try:
         manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
         files = dict(manifest["files"])
@@ -353,10 +396,14 @@ def _read_results(folder: Path, manifest: dict, config: ProjectConfig | None) ->
     with np.load(folder / "probabilities.npz", allow_pickle=False) as stored:
         arrays = {name: stored[name] for name in stored.files}
     run_config = ProjectConfig(**manifest["config"])
-    changed = _mismatch(manifest, asdict(run_config)) if config is None else ""  # (with config: checked above)
+    changed = (
+        _mismatch(manifest, asdict(run_config)) if config is None else ""
+    )  # (with config: checked above)
     if changed:  # data files changed since the run: their test texts are not the run's
-        raise ValueError(f"{_shown(folder)} was made from data files that changed since ({changed}): "
-                         "its test texts cannot be read back")
+        raise ValueError(
+            f"{_shown(folder)} was made from data files that changed since ({changed}): "
+            "its test texts cannot be read back"
+        )
     if run_config.data_file is None:  # (only the test split: reading both would double the time)
         all_test_texts = load_20newsgroups("test", remove=SETTINGS[run_config.setting]).texts
     else:
@@ -394,29 +441,42 @@ def publish_run(folder: str | Path, destination: str | Path | None = None) -> Pa
     Of the probabilities, only :data:`PUBLISHED_ARRAYS` are kept (about half the size)."""
     manifest, problem = inspect_run_folder(folder)
     if manifest is None:
-        raise ValueError(f"folder must hold a finished run; {problem or f'{_shown(Path(folder))} holds none'}")
+        raise ValueError(
+            f"folder must hold a finished run; {problem or f'{_shown(Path(folder))} holds none'}"
+        )
     folder = Path(folder)
     if destination is None and manifest["config"].get("data_file") is not None:
-        raise ValueError(f"destination must be given for a run on a data file ({manifest['config']['data_file']}): "
-                         "the book's folders hold its 20 Newsgroups runs")
+        raise ValueError(
+            f"destination must be given for a run on a data file ({manifest['config']['data_file']}): "
+            "the book's folders hold its 20 Newsgroups runs"
+        )
     destination = Path(destination or published_run_dir(manifest["config"]["setting"]))
     destination.mkdir(parents=True, exist_ok=True)
     (destination / MANIFEST).unlink(missing_ok=True)
     with np.load(folder / "probabilities.npz", allow_pickle=False) as stored:  # verified above, with the rest
         arrays = {name: stored[name] for name in PUBLISHED_ARRAYS}
-    files = {name: _write_atomically(destination / name, lambda path, name=name: shutil.copyfile(folder / name, path))
-             for name in ("metrics.json", "confusion_matrix.csv")}
+    files = {
+        name: _write_atomically(
+            destination / name, lambda path, name=name: shutil.copyfile(folder / name, path)
+        )
+        for name in ("metrics.json", "confusion_matrix.csv")
+    }
     if any(files[name] != manifest["files"][name] for name in files):
         raise ValueError(f"{_shown(folder)} changed while it was copied; publish again")
-    files["probabilities.npz"] = _write_atomically(destination / "probabilities.npz",
-                                                   lambda path: _save_arrays(path, arrays))
+    files["probabilities.npz"] = _write_atomically(
+        destination / "probabilities.npz", lambda path: _save_arrays(path, arrays)
+    )
     published = {**manifest, "files": files}
-    _write_atomically(destination / MANIFEST, lambda path: path.write_text(json.dumps(published, indent=2), encoding="utf-8"))
+    _write_atomically(
+        destination / MANIFEST,
+        lambda path: path.write_text(json.dumps(published, indent=2), encoding="utf-8"),
+    )
     return destination
 
 
-def run_project(config: ProjectConfig, output_dir: str | Path | None = None, progress: bool = True,
-                reuse: bool = True) -> dict:
+def run_project(
+    config: ProjectConfig, output_dir: str | Path | None = None, progress: bool = True, reuse: bool = True
+) -> dict:
     """Run the whole project once; returns (and with ``output_dir`` writes) every result.
 
     With ``output_dir`` holding a finished run of the same ``config`` (and ``reuse=True``), that
@@ -451,65 +511,99 @@ def run_project(config: ProjectConfig, output_dir: str | Path | None = None, pro
     # Tokenise once: the training view of each message, and every view prediction will read.
     tokenizer = checkpoints.load_tokenizer(config.checkpoint)
     length, truncation = config.max_length, config.truncation
-    batches = length_bucketed_batches(encode_texts(tokenizer, fit_texts, length, truncation), fit_labels.tolist(),
-                                      config.batch_size, seed=config.seed)
+    batches = length_bucketed_batches(
+        encode_texts(tokenizer, fit_texts, length, truncation),
+        fit_labels.tolist(),
+        config.batch_size,
+        seed=config.seed,
+    )
     val_views = encode_windows(tokenizer, val_texts, length, truncation, config.test_windows)
     test_views = encode_windows(tokenizer, test_texts, length, truncation, config.test_windows)
 
-    model = freeze_lower_layers(new_classifier(len(train.names), config.pooling, config.dropout, config.checkpoint),
-                                config.freeze_layers)
+    model = freeze_lower_layers(
+        new_classifier(len(train.names), config.pooling, config.dropout, config.checkpoint),
+        config.freeze_layers,
+    )
     autocast = torch.bfloat16 if config.bf16 else None
     if progress:
         announce(config, model, batches, val_views[0] + test_views[0], autocast)
     t = time.perf_counter()
-    history = fit(model, batches, classification_loss, epochs=config.epochs, lr=config.lr,
-                  autocast_dtype=autocast, progress=progress)
+    history = fit(
+        model,
+        batches,
+        classification_loss,
+        epochs=config.epochs,
+        lr=config.lr,
+        autocast_dtype=autocast,
+        progress=progress,
+    )
     timings["fine_tuning_seconds"] = time.perf_counter() - t
     timings["seconds_per_step"] = timings["fine_tuning_seconds"] / max(1, history.step[-1])
 
     def predict(views):  # (averaged over the windows, the truncated view alone)
         encodings, owners = views
         n_texts = max(owners) + 1
-        probabilities = predict_proba(model, length_bucketed_batches(encodings, None, 64, seed=None), autocast,
-                                      progress=progress)
+        probabilities = predict_proba(
+            model, length_bucketed_batches(encodings, None, 64, seed=None), autocast, progress=progress
+        )
         return average_views(probabilities, owners, n_texts), probabilities[:n_texts]
 
     t = time.perf_counter()
-    (model_val, model_val_one_view), (model_test, model_test_one_view) = predict(val_views), predict(test_views)
+    (model_val, model_val_one_view), (model_test, model_test_one_view) = (
+        predict(val_views),
+        predict(test_views),
+    )
     timings["prediction_seconds"] = time.perf_counter() - t
 
     weights = np.linspace(0.0, 1.0, 21)
-    val_accuracy = [(geometric_ensemble(model_val, baseline_val, w).argmax(1) == val_labels).mean() for w in weights]
+    val_accuracy = [
+        (geometric_ensemble(model_val, baseline_val, w).argmax(1) == val_labels).mean() for w in weights
+    ]
     best_weight = float(weights[int(np.argmax(val_accuracy))])
     ensemble_test = geometric_ensemble(model_test, baseline_test, best_weight)
 
-    predictions = {"tfidf_svm": baseline_test.argmax(1), "bert": model_test.argmax(1), "ensemble": ensemble_test.argmax(1)}
+    predictions = {
+        "tfidf_svm": baseline_test.argmax(1),
+        "bert": model_test.argmax(1),
+        "ensemble": ensemble_test.argmax(1),
+    }
     results = {
         "config": asdict(config),
         "names": train.names,
-        "n_train": len(fit_texts), "n_validation": len(val_texts), "n_test": len(test_texts),
+        "n_train": len(fit_texts),
+        "n_validation": len(val_texts),
+        "n_test": len(test_texts),
         "test": {name: scores(test_labels, p) for name, p in predictions.items()},
         # the same model from the truncated view alone: what the test-time windows add
         "test_one_view": {"bert": scores(test_labels, model_test_one_view.argmax(1))},
-        "validation": {"tfidf_svm": scores(val_labels, baseline_val.argmax(1)),
-                       "bert": scores(val_labels, model_val.argmax(1)),
-                       "bert_one_view": scores(val_labels, model_val_one_view.argmax(1)),
-                       "ensemble_weight": best_weight,
-                       "ensemble_accuracy_by_weight": dict(zip(map(float, weights), map(float, val_accuracy)))},
+        "validation": {
+            "tfidf_svm": scores(val_labels, baseline_val.argmax(1)),
+            "bert": scores(val_labels, model_val.argmax(1)),
+            "bert_one_view": scores(val_labels, model_val_one_view.argmax(1)),
+            "ensemble_weight": best_weight,
+            "ensemble_accuracy_by_weight": dict(zip(map(float, weights), map(float, val_accuracy))),
+        },
         "timings": {**timings, "total_seconds": time.perf_counter() - started},
         "hardware": hardware(),
         "lmcore_code": code_version(),
         "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "history": {"step": history.step, "loss": history.loss},
     }
-    arrays = {"test_labels": test_labels, "bert_test": model_test, "bert_test_one_view": model_test_one_view,
-              "baseline_test": baseline_test, "ensemble_test": ensemble_test}
+    arrays = {
+        "test_labels": test_labels,
+        "bert_test": model_test,
+        "bert_test_one_view": model_test_one_view,
+        "baseline_test": baseline_test,
+        "ensemble_test": ensemble_test,
+    }
     if output_dir is not None:
         write_outputs(Path(output_dir), results, arrays, predictions, model)
     return {**results, "arrays": arrays, "model": model, "tokenizer": tokenizer, "test_texts": test_texts}
 
 
-def announce(config: ProjectConfig, model, batches: list[dict], views: list[list[int]], autocast=None) -> float:
+def announce(
+    config: ProjectConfig, model, batches: list[dict], views: list[list[int]], autocast=None
+) -> float:
     """Print what the run will do and how long it should take, and return that estimate in seconds.
 
     One training step and one forward pass are timed on the longest batch (on a copy of the
@@ -518,8 +612,9 @@ def announce(config: ProjectConfig, model, batches: list[dict], views: list[list
     """
     longest = max(batches, key=lambda batch: batch["input_ids"].numel())
     with torch.random.fork_rng():  # dropout in the timed step must not change the run's random numbers
-        step_seconds = seconds_per_training_step(copy.deepcopy(model), classification_loss, longest, repeats=1,
-                                                 autocast_dtype=autocast)
+        step_seconds = seconds_per_training_step(
+            copy.deepcopy(model), classification_loss, longest, repeats=1, autocast_dtype=autocast
+        )
     with evaluating(model):
         started = time.perf_counter()
         model(longest["input_ids"], longest["attention_mask"])
@@ -528,11 +623,14 @@ def announce(config: ProjectConfig, model, batches: list[dict], views: list[list
     training_tokens = config.epochs * sum(batch["input_ids"].numel() for batch in batches)
     prediction_tokens = sum(len(view) for view in views)
     estimate = (training_tokens * step_seconds + prediction_tokens * forward_seconds) / timed_tokens
-    print(f"lmcore.project: fine-tuning on {sum(len(b['input_ids']) for b in batches):,} messages, {config.epochs} "
-          f"epoch(s) of {len(batches)} steps ({config.epochs * len(batches)} in all), then predicting {len(views):,} "
-          f"views of the validation and test messages.\n  One training step of {tuple(longest['input_ids'].shape)} "
-          f"tokens took {step_seconds:.2f} s here, so fine-tuning and prediction should take about "
-          f"{_duration(estimate)}.", flush=True)
+    print(
+        f"lmcore.project: fine-tuning on {sum(len(b['input_ids']) for b in batches):,} messages, {config.epochs} "
+        f"epoch(s) of {len(batches)} steps ({config.epochs * len(batches)} in all), then predicting {len(views):,} "
+        f"views of the validation and test messages.\n  One training step of {tuple(longest['input_ids'].shape)} "
+        f"tokens took {step_seconds:.2f} s here, so fine-tuning and prediction should take about "
+        f"{_duration(estimate)}.",
+        flush=True,
+    )
     return estimate
 
 
@@ -564,35 +662,49 @@ def _save_arrays(path: Path, arrays: dict) -> None:
 def write_outputs(folder: Path, results: dict, arrays: dict, predictions: dict, model) -> None:
     """Write a run's files atomically, and its manifest last. A folder holding a finished run of
     another configuration is never overwritten: the new run goes beside it."""
+    import torch.distributed as dist
     from safetensors.torch import save_file
     from sklearn.metrics import confusion_matrix
-
-    import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
         return
     manifest, _ = inspect_run_folder(folder) if folder.exists() else (None, "")
     if manifest is not None and _mismatch(manifest, results["config"]):
         folder = folder.with_name(f"{folder.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-        print(f"lmcore.project: the output folder holds a finished run of another configuration; "
-              f"this run is written beside it, to {_shown(folder)}", file=sys.stderr)
+        print(
+            f"lmcore.project: the output folder holds a finished run of another configuration; "
+            f"this run is written beside it, to {_shown(folder)}",
+            file=sys.stderr,
+        )
     folder.mkdir(parents=True, exist_ok=True)
     (folder / MANIFEST).unlink(missing_ok=True)  # the folder holds no finished run until the end
-    matrix = confusion_matrix(arrays["test_labels"], predictions["ensemble"], labels=range(len(results["names"])))
+    matrix = confusion_matrix(
+        arrays["test_labels"], predictions["ensemble"], labels=range(len(results["names"]))
+    )
     header = "true \\ predicted," + ",".join(results["names"])
     rows = [f"{name}," + ",".join(map(str, row)) for name, row in zip(results["names"], matrix)]
     state = {name: tensor.detach().contiguous() for name, tensor in _unwrap(model).state_dict().items()}
     writers = {
-        "metrics.json": lambda path: path.write_text(json.dumps(results, indent=2, default=float), encoding="utf-8"),
-        "confusion_matrix.csv": lambda path: path.write_text("\n".join([header] + rows) + "\n", encoding="utf-8"),
+        "metrics.json": lambda path: path.write_text(
+            json.dumps(results, indent=2, default=float), encoding="utf-8"
+        ),
+        "confusion_matrix.csv": lambda path: path.write_text(
+            "\n".join([header] + rows) + "\n", encoding="utf-8"
+        ),
         "probabilities.npz": lambda path: _save_arrays(path, arrays),
         "model.safetensors": lambda path: save_file(state, str(path)),
     }
     files = {name: _write_atomically(folder / name, write) for name, write in writers.items()}
     data = _data_record(results["config"])  # the data files' SHA-256s, for runs on data files
-    manifest = {"config": results["config"], "finished": results["finished"], **({"data": data} if data else {}),
-                "files": files}
-    _write_atomically(folder / MANIFEST, lambda path: path.write_text(json.dumps(manifest, indent=2), encoding="utf-8"))
+    manifest = {
+        "config": results["config"],
+        "finished": results["finished"],
+        **({"data": data} if data else {}),
+        "files": files,
+    }
+    _write_atomically(
+        folder / MANIFEST, lambda path: path.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    )
 
 
 def _unwrap(model):
@@ -602,7 +714,9 @@ def _unwrap(model):
 def _flag(message: str) -> str:
     """A ProjectConfig error, worded for the command line: ``train_limit ...`` -> ``--train-limit ...``."""
     name, _, rest = message.partition(" ")
-    return f"--{name.replace('_', '-')} {rest}" if name in {f.name for f in fields(ProjectConfig)} else message
+    return (
+        f"--{name.replace('_', '-')} {rest}" if name in {f.name for f in fields(ProjectConfig)} else message
+    )
 
 
 def check_output_folder(folder: Path, config: ProjectConfig, overwrite: bool) -> None:
@@ -613,7 +727,9 @@ def check_output_folder(folder: Path, config: ProjectConfig, overwrite: bool) ->
         probe = tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-")
         probe.close()
     except OSError as error:
-        raise ValueError(f"--output {folder} cannot be created or written ({error.strerror or error})") from None
+        raise ValueError(
+            f"--output {folder} cannot be created or written ({error.strerror or error})"
+        ) from None
     manifest, _ = inspect_run_folder(folder)
     difference = _mismatch(manifest, asdict(config)) if manifest is not None else ""
     if difference:
@@ -626,45 +742,79 @@ def check_output_folder(folder: Path, config: ProjectConfig, overwrite: bool) ->
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lmcore.project", description=__doc__.split("\n\n")[0],
-                                     epilog="Options left out take the book's recipe for the setting (RECIPES).")
+    parser = argparse.ArgumentParser(
+        prog="python -m lmcore.project",
+        description=__doc__.split("\n\n")[0],
+        epilog="Options left out take the book's recipe for the setting (RECIPES).",
+    )
     parser.add_argument("--setting", choices=sorted(SETTINGS), default="full")
-    parser.add_argument("--checkpoint", help="a local BERT checkpoint folder (default: the bundled all-MiniLM-L6-v2)")
+    parser.add_argument(
+        "--checkpoint", help="a local BERT checkpoint folder (default: the bundled all-MiniLM-L6-v2)"
+    )
     parser.add_argument("--max-length", type=int)
     parser.add_argument("--truncation", choices=["head", "head+tail"])
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float)
     parser.add_argument("--pooling", choices=["cls", "mean"])
-    parser.add_argument("--freeze-layers", type=int, help="keep the embeddings and this many lowest layers as pretrained")
-    parser.add_argument("--test-windows", type=int,
-                        help="average predictions over up to this many extra windows of each long message")
+    parser.add_argument(
+        "--freeze-layers", type=int, help="keep the embeddings and this many lowest layers as pretrained"
+    )
+    parser.add_argument(
+        "--test-windows",
+        type=int,
+        help="average predictions over up to this many extra windows of each long message",
+    )
     parser.add_argument("--dropout", type=float)
-    parser.add_argument("--bf16", action="store_true", default=None,
-                        help="bf16 autocast (GPUs, CPUs with AMX; measure before using it on a CPU)")
+    parser.add_argument(
+        "--bf16",
+        action="store_true",
+        default=None,
+        help="bf16 autocast (GPUs, CPUs with AMX; measure before using it on a CPU)",
+    )
     parser.add_argument("--train-limit", type=int)
     parser.add_argument("--test-limit", type=int)
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--data-file", help="your own labelled texts instead of 20 Newsgroups: a .csv file with the "
-                        "columns text,label or a .jsonl file of {\"text\": ..., \"label\": ...} lines")
-    parser.add_argument("--test-file", help="the test set for --data-file, in the same format (default: a stratified "
-                        "20%% of --data-file held out, the same for every seed)")
+    parser.add_argument(
+        "--data-file",
+        help="your own labelled texts instead of 20 Newsgroups: a .csv file with the "
+        'columns text,label or a .jsonl file of {"text": ..., "label": ...} lines',
+    )
+    parser.add_argument(
+        "--test-file",
+        help="the test set for --data-file, in the same format (default: a stratified "
+        "20%% of --data-file held out, the same for every seed)",
+    )
     parser.add_argument("--output", type=Path, required=True, help="folder for the run's files")
     parser.add_argument("--again", action="store_true", help="train even if --output holds this run already")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace a finished run of another configuration in --output")
-    parser.add_argument("--publish", action="store_true",
-                        help="also copy the results (not the weights) to book/results/news/<setting> for chapter 5")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace a finished run of another configuration in --output"
+    )
+    parser.add_argument(
+        "--publish",
+        action="store_true",
+        help="also copy the results (not the weights) to book/results/news/<setting> for chapter 5",
+    )
     args = parser.parse_args(argv)
-    given = {f.name: getattr(args, f.name) for f in fields(ProjectConfig) if getattr(args, f.name, None) is not None}
+    given = {
+        f.name: getattr(args, f.name)
+        for f in fields(ProjectConfig)
+        if getattr(args, f.name, None) is not None
+    }
     try:  # every argument is checked before anything is loaded or trained
         config = replace(RECIPES[args.setting], **given)
-        limit = BertConfig.from_json(checkpoints.checkpoint_folder(config.checkpoint) / "config.json").max_position_embeddings
+        limit = BertConfig.from_json(
+            checkpoints.checkpoint_folder(config.checkpoint) / "config.json"
+        ).max_position_embeddings
         if config.max_length > limit:
-            raise ValueError(f"max_length must be at most {limit}, the model's limit; got {config.max_length}")
+            raise ValueError(
+                f"max_length must be at most {limit}, the model's limit; got {config.max_length}"
+            )
         if config.data_file is not None:
             if args.publish:
-                raise ValueError("--publish copies 20 Newsgroups runs into the book; a run on --data-file stays in --output")
+                raise ValueError(
+                    "--publish copies 20 Newsgroups runs into the book; a run on --data-file stays in --output"
+                )
             load_project_data(config)  # every line of the data files, and enough texts for the splits
         check_output_folder(args.output, config, args.overwrite)
     except (ValueError, TypeError, OSError, FinishedRunExists) as error:
@@ -673,10 +823,14 @@ def main(argv=None) -> int:
     for name, row in results["test"].items():
         print(f"{name:10} accuracy {row['accuracy']:.4f}  macro F1 {row['macro_f1']:.4f}")
     if config.test_windows:
-        print(f"bert from the truncated view alone: accuracy {results['test_one_view']['bert']['accuracy']:.4f}")
+        print(
+            f"bert from the truncated view alone: accuracy {results['test_one_view']['bert']['accuracy']:.4f}"
+        )
     timings = results["timings"]
-    print(f"fine-tuning {timings['fine_tuning_seconds'] / 60:.1f} min, whole run {timings['total_seconds'] / 60:.1f} min "
-          f"on {results['hardware']}; results in {_shown(args.output)}")
+    print(
+        f"fine-tuning {timings['fine_tuning_seconds'] / 60:.1f} min, whole run {timings['total_seconds'] / 60:.1f} min "
+        f"on {results['hardware']}; results in {_shown(args.output)}"
+    )
     if args.publish:
         print(f"published to {_shown(publish_run(args.output))}")
     return 0

@@ -27,7 +27,9 @@ from .train import evaluating
 __all__ = ["embed_texts", "extractive_summary", "search", "split_passages"]
 
 
-def embed_texts(bert, tokenizer, texts: Sequence[str], max_length: int = 256, batch_size: int = 64) -> torch.Tensor:
+def embed_texts(
+    bert, tokenizer, texts: Sequence[str], max_length: int = 256, batch_size: int = 64
+) -> torch.Tensor:
     """Unit-length mean-pooled embeddings ``(len(texts), d_model)`` of ``texts``."""
     if isinstance(texts, str) or not texts:
         raise ValueError("texts must be a non-empty list of strings")
@@ -38,8 +40,13 @@ def embed_texts(bert, tokenizer, texts: Sequence[str], max_length: int = 256, ba
     vectors = []
     with evaluating(bert):
         for start in range(0, len(texts), batch_size):
-            batch = tokenizer(list(texts[start : start + batch_size]), padding=True, truncation=True,
-                              max_length=max_length, return_tensors="pt")
+            batch = tokenizer(
+                list(texts[start : start + batch_size]),
+                padding=True,
+                truncation=True,
+                max_length=max_length,
+                return_tensors="pt",
+            )
             hidden = bert(batch["input_ids"], batch["attention_mask"]).last_hidden_state  # (batch, seq, d)
             vectors.append(F.normalize(masked_mean(hidden, batch["attention_mask"]), dim=-1))  # unit length
     return torch.cat(vectors)
@@ -67,7 +74,9 @@ def split_passages(markdown: str, min_words: int = 25) -> list[str]:
     text = re.sub(r"```.*?```", "", markdown, flags=re.S)  # code blocks and MyST directives
     passages = []
     for paragraph in re.split(r"\n\s*\n", text):
-        lines = [line.strip() for line in paragraph.splitlines() if not line.lstrip().startswith(("#", "|", ":"))]
+        lines = [
+            line.strip() for line in paragraph.splitlines() if not line.lstrip().startswith(("#", "|", ":"))
+        ]
         cleaned = re.sub(r"\s+", " ", " ".join(lines)).strip()
         if len(cleaned.split()) >= min_words:
             passages.append(cleaned)

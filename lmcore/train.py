@@ -65,7 +65,6 @@ def move_to(batch, device: torch.device):
     return batch
 
 
-
 def autocast(device: torch.device | str, dtype: torch.dtype | None):
     """Run the forward pass in ``dtype`` (``torch.bfloat16``, ``torch.float16``) on ``device``'s
     type; ``dtype=None`` means plain float32. Measure before using it: on a CPU without AMX, bf16
@@ -145,7 +144,7 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     shrunk toward zero (decaying them only hurts)."""
     expect_number("weight_decay", weight_decay, minimum=0.0)
     decay, no_decay = [], []
-    for name, parameter in model.named_parameters():
+    for parameter in model.parameters():
         if not parameter.requires_grad:
             continue
         (decay if parameter.dim() >= 2 else no_decay).append(parameter)
@@ -243,7 +242,9 @@ def fit(
         from torch.nn.parallel import DistributedDataParallel
 
         # DDP broadcasts rank 0's weights at start and averages gradients in backward().
-        training_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        training_model = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
     progress = progress and rank == 0
     optimizer = torch.optim.AdamW(parameter_groups(model, weight_decay), lr=lr)
     total_steps = epochs * steps_per_epoch
@@ -288,7 +289,11 @@ def fit(
                 history.learning_rate.append(scheduler.get_last_lr()[0])
                 bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}", refresh=False)
             bar.update(1)
-            if evaluate is not None and eval_every is not None and (step % eval_every == 0 or step == total_steps):
+            if (
+                evaluate is not None
+                and eval_every is not None
+                and (step % eval_every == 0 or step == total_steps)
+            ):
                 run_evaluation(epoch)
         if evaluate is not None and eval_every is None:
             run_evaluation(epoch)

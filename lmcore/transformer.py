@@ -75,7 +75,9 @@ def sinusoidal_positional_encoding(max_len: int, d_model: int) -> torch.Tensor:
     expect_positive_int("max_len", max_len)
     expect_even("d_model", d_model, "sinusoidal encodings pair a sine with a cosine")
     position = torch.arange(max_len, dtype=torch.float64)[:, None]  # (max_len, 1)
-    frequency = torch.pow(10_000.0, -torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)  # (d_model/2,)
+    frequency = torch.pow(
+        10_000.0, -torch.arange(0, d_model, 2, dtype=torch.float64) / d_model
+    )  # (d_model/2,)
     angle = position * frequency  # (max_len, d_model/2)
     encoding = torch.zeros(max_len, d_model, dtype=torch.float64)
     encoding[:, 0::2] = torch.sin(angle)
@@ -226,7 +228,9 @@ class DecoderLayer(nn.Module):
         else:
             attended, self_weights = self.self_attn(y, mask=self_mask, need_weights=need_weights)
             y = self.norm1(y + self.dropout1(attended))
-            attended, cross_weights = self.cross_attn(y, memory, memory, mask=memory_mask, need_weights=need_weights)
+            attended, cross_weights = self.cross_attn(
+                y, memory, memory, mask=memory_mask, need_weights=need_weights
+            )
             y = self.norm2(y + self.dropout2(attended))
             y = self.norm3(y + self.dropout3(self.feed_forward(y)))
         return y, self_weights, cross_weights
@@ -235,7 +239,9 @@ class DecoderLayer(nn.Module):
 class Encoder(nn.Module):
     """A stack of encoder layers; pre-LN stacks end with one more LayerNorm."""
 
-    def __init__(self, num_layers: int, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.1, **layer_options):
+    def __init__(
+        self, num_layers: int, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.1, **layer_options
+    ):
         super().__init__()
         expect_positive_int("num_layers", num_layers)
         self.layers = nn.ModuleList(
@@ -257,7 +263,9 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """A stack of decoder layers; pre-LN stacks end with one more LayerNorm."""
 
-    def __init__(self, num_layers: int, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.1, **layer_options):
+    def __init__(
+        self, num_layers: int, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.1, **layer_options
+    ):
         super().__init__()
         expect_positive_int("num_layers", num_layers)
         self.layers = nn.ModuleList(
@@ -328,7 +336,13 @@ class Seq2SeqTransformer(nn.Module):
         memory, weights = self.encoder(self.embed(source, self.source_embedding), source_mask, need_weights)
         return memory, source_mask, weights
 
-    def decode(self, target_in: torch.Tensor, memory: torch.Tensor, source_mask: torch.Tensor, need_weights: bool = False):
+    def decode(
+        self,
+        target_in: torch.Tensor,
+        memory: torch.Tensor,
+        source_mask: torch.Tensor,
+        need_weights: bool = False,
+    ):
         """Target ids so far ``(batch, T)`` -> logits ``(batch, T, vocab)`` and the decoder's weights."""
         self._check_ids("target", target_in, self.target_embedding)
         expect_same_batch("memory", memory, "target", target_in)
@@ -340,7 +354,10 @@ class Seq2SeqTransformer(nn.Module):
         return self.output(y), self_weights, cross_weights
 
     def forward(
-        self, source: torch.Tensor, target_in: torch.Tensor, labels: torch.Tensor | None = None,
+        self,
+        source: torch.Tensor,
+        target_in: torch.Tensor,
+        labels: torch.Tensor | None = None,
         need_weights: bool = False,
     ) -> Seq2SeqOutput:
         """Teacher forcing: ``logits`` for every next target token, ``(batch, T, target_vocab)``.
@@ -349,11 +366,20 @@ class Seq2SeqTransformer(nn.Module):
         logits, self_weights, cross_weights = self.decode(target_in, memory, source_mask, need_weights)
         loss = None
         if labels is not None:
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=self.pad_id)
-        return Seq2SeqOutput(logits=logits, loss=loss, attentions=self_weights,
-                             encoder_attentions=encoder_weights, cross_attentions=cross_weights)
+            loss = F.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=self.pad_id
+            )
+        return Seq2SeqOutput(
+            logits=logits,
+            loss=loss,
+            attentions=self_weights,
+            encoder_attentions=encoder_weights,
+            cross_attentions=cross_weights,
+        )
 
-    def greedy_decode(self, source: torch.Tensor, bos_id: int, eos_id: int, max_new_tokens: int | None = None):
+    def greedy_decode(
+        self, source: torch.Tensor, bos_id: int, eos_id: int, max_new_tokens: int | None = None
+    ):
         """Generate one token at a time, always the most likely, until every row has emitted
         ``eos_id`` or ``max_new_tokens`` tokens were made. Returns ids ``(batch, T)`` starting
         with ``bos_id``, padded with ``pad_id`` after each row's end."""
@@ -381,7 +407,9 @@ def teacher_forcing_loss(model: Seq2SeqTransformer, batch: tuple[torch.Tensor, t
     return model(source, target[:, :-1], labels=target[:, 1:]).loss
 
 
-def translate(model: Seq2SeqTransformer, sources, source_vocab, target_vocab, batch_size: int = 512) -> list[list[str]]:
+def translate(
+    model: Seq2SeqTransformer, sources, source_vocab, target_vocab, batch_size: int = 512
+) -> list[list[str]]:
     """Greedy translations of lists of source tokens, as lists of target tokens."""
     from .data import pad_batch
 
@@ -389,12 +417,15 @@ def translate(model: Seq2SeqTransformer, sources, source_vocab, target_vocab, ba
     for start in range(0, len(sources), batch_size):
         chunk = sources[start : start + batch_size]
         ids = pad_batch([source_vocab.encode(s) for s in chunk], source_vocab.pad_id)
-        generated = model.greedy_decode(ids.to(next(model.parameters()).device), target_vocab.bos_id, target_vocab.eos_id)
+        generated = model.greedy_decode(
+            ids.to(next(model.parameters()).device), target_vocab.bos_id, target_vocab.eos_id
+        )
         outputs += [target_vocab.decode(row.tolist()) for row in generated]
     return outputs
 
 
 # ----------------------------------------------------------- comparison with PyTorch's layers
+
 
 @torch.no_grad()
 def _copy_common(ours, theirs, norms: int) -> None:

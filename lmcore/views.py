@@ -81,8 +81,15 @@ def _static_picture(layers: list[torch.Tensor], tokens: Sequence[str], layer: in
 
     size = min(7.0, 2.0 + 0.12 * len(tokens))
     figure = Figure(figsize=(size, size), dpi=72, layout="constrained")
-    plot_attention(layers[layer][0].mean(dim=0), list(tokens), ax=figure.subplots(), annotate=False,
-                   colorbar=False, vmax=None, title=f"layer {layer}, mean over heads")
+    plot_attention(
+        layers[layer][0].mean(dim=0),
+        list(tokens),
+        ax=figure.subplots(),
+        annotate=False,
+        colorbar=False,
+        vmax=None,
+        title=f"layer {layer}, mean over heads",
+    )
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", metadata={"Software": None})
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
@@ -105,7 +112,9 @@ def _as_layers(attention, tokens: Sequence[str]) -> list[torch.Tensor]:
                 f"got {tuple(layer.shape)} (slice a batch with attention[:, i:i+1])"
             )
         if layer.shape[-1] != len(tokens):
-            raise ValueError(f"attention[{i}] covers {layer.shape[-1]} positions but {len(tokens)} tokens were given")
+            raise ValueError(
+                f"attention[{i}] covers {layer.shape[-1]} positions but {len(tokens)} tokens were given"
+            )
         # three decimals are plenty for line opacities, and keep the page small
         shaped.append(layer.detach().double().cpu().round(decimals=3))
     return shaped
@@ -161,7 +170,9 @@ def _iframe(view_html: str, height: int, title: str, picture: str):
     )
 
 
-def head_view(attention, tokens: Sequence[str], sentence_b_start: int | None = None, layer: int | None = None):
+def head_view(
+    attention, tokens: Sequence[str], sentence_b_start: int | None = None, layer: int | None = None
+):
     """bertviz's head view (one layer at a time, heads in colours), rendered offline.
 
     ``attention``: per layer, the weights of one example, e.g. ``torch.stack(output.attentions)[:, 0]``
@@ -190,8 +201,13 @@ def model_view(
 
     layers = _as_layers(attention, tokens)
     view = bertviz_model_view(
-        layers, list(tokens), sentence_b_start=sentence_b_start, include_layers=include_layers,
-        include_heads=include_heads, display_mode="light", html_action="return",
+        layers,
+        list(tokens),
+        sentence_b_start=sentence_b_start,
+        include_layers=include_layers,
+        include_heads=include_heads,
+        display_mode="light",
+        html_action="return",
     )
     n_layers = len(include_layers) if include_layers is not None else len(layers)
     n_heads = len(include_heads) if include_heads is not None else layers[0].shape[1]

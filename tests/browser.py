@@ -13,8 +13,14 @@ from pathlib import Path
 import pytest
 
 CHROMIUM_FLAGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 LOCAL_PREFIXES = ("http://127.0.0.1", "http://localhost", "file://", "data:", "about:", "blob:")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
@@ -162,7 +168,11 @@ def broken_internal_links(html_root: Path) -> list[str]:
     for path, collector in pages.items():
         for href in collector.links:
             parts = urlsplit(href)
-            if parts.scheme or href.startswith(("//", "mailto:", "javascript:")) or re.match(r"^[a-z]+:", href):
+            if (
+                parts.scheme
+                or href.startswith(("//", "mailto:", "javascript:"))
+                or re.match(r"^[a-z]+:", href)
+            ):
                 continue
             target = (path.parent / unquote(parts.path)).resolve() if parts.path else path
             if target.is_dir():

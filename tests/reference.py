@@ -12,7 +12,11 @@ def randomize_parameters(module: torch.nn.Module, seed: int = 0) -> torch.nn.Mod
     """
     generator = torch.Generator().manual_seed(seed)
     for parameter in module.parameters():
-        parameter.copy_(0.5 + torch.rand(parameter.shape, generator=generator, dtype=torch.float64).to(parameter.dtype))
-        parameter.mul_(torch.where(torch.rand(parameter.shape, generator=generator) < 0.5, -1.0, 1.0).to(parameter.dtype))
+        parameter.copy_(
+            0.5 + torch.rand(parameter.shape, generator=generator, dtype=torch.float64).to(parameter.dtype)
+        )
+        parameter.mul_(
+            torch.where(torch.rand(parameter.shape, generator=generator) < 0.5, -1.0, 1.0).to(parameter.dtype)
+        )
         parameter.div_(parameter.shape[-1] ** 0.5 if parameter.dim() > 1 else 1.0)
     return module

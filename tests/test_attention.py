@@ -4,10 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.reference import randomize_parameters
-
 import lmcore
 from lmcore import MultiHeadAttention, causal_mask, padding_mask, scaled_dot_product_attention
+from tests.reference import randomize_parameters
 
 
 def random_qkv(shape, seed, d_v=None):
@@ -110,10 +109,14 @@ def test_dropout_only_changes_weights_in_training_use():
     assert (weights == 0).any()
 
 
-@pytest.mark.parametrize("d_model,heads,batch,length", [(8, 2, 2, 5), (12, 3, 1, 7), (16, 4, 3, 1), (32, 8, 2, 9)])
+@pytest.mark.parametrize(
+    "d_model,heads,batch,length", [(8, 2, 2, 5), (12, 3, 1, 7), (16, 4, 3, 1), (32, 8, 2, 9)]
+)
 def test_multihead_matches_torch(d_model, heads, batch, length):
     torch.manual_seed(d_model + heads)
-    theirs = randomize_parameters(torch.nn.MultiheadAttention(d_model, heads, batch_first=True, dtype=torch.float64))
+    theirs = randomize_parameters(
+        torch.nn.MultiheadAttention(d_model, heads, batch_first=True, dtype=torch.float64)
+    )
     theirs.eval()
     ours = lmcore.copy_from_torch_multihead(MultiHeadAttention(d_model, heads).double().eval(), theirs)
     x = torch.randn(batch, length, d_model, dtype=torch.float64)
@@ -145,7 +148,9 @@ def test_multihead_cross_attention_and_causal_mask_match_torch():
 
 def test_multihead_without_bias_matches_torch():
     torch.manual_seed(2)
-    theirs = randomize_parameters(torch.nn.MultiheadAttention(8, 2, bias=False, batch_first=True, dtype=torch.float64))
+    theirs = randomize_parameters(
+        torch.nn.MultiheadAttention(8, 2, bias=False, batch_first=True, dtype=torch.float64)
+    )
     ours = lmcore.copy_from_torch_multihead(MultiHeadAttention(8, 2, bias=False).double(), theirs)
     x = torch.randn(2, 3, 8, dtype=torch.float64)
     torch.testing.assert_close(ours(x)[0], theirs(x, x, x)[0])
@@ -166,11 +171,23 @@ Q = torch.randn(2, 4, 8)
 @pytest.mark.parametrize(
     "args, kwargs, message",
     [
-        ((torch.randn(8), torch.randn(8), torch.randn(8)), {}, r"query must have 2 or 3 or 4 dimensions .* got 1"),
+        (
+            (torch.randn(8), torch.randn(8), torch.randn(8)),
+            {},
+            r"query must have 2 or 3 or 4 dimensions .* got 1",
+        ),
         ((torch.randn(1, 2, 3, 4, 8),) * 3, {}, r"got 5 dimensions with shape \(1, 2, 3, 4, 8\)"),
         ((Q, torch.randn(4, 8), torch.randn(4, 8)), {}, r"same number of dimensions"),
-        ((Q, torch.randn(2, 4, 6), torch.randn(2, 4, 8)), {}, r"same last dimension d_k .* \(2, 4, 8\) and key \(2, 4, 6\)"),
-        ((Q, torch.randn(2, 5, 8), torch.randn(2, 4, 8)), {}, r"same number of positions S .* key \(2, 5, 8\) and value \(2, 4, 8\)"),
+        (
+            (Q, torch.randn(2, 4, 6), torch.randn(2, 4, 8)),
+            {},
+            r"same last dimension d_k .* \(2, 4, 8\) and key \(2, 4, 6\)",
+        ),
+        (
+            (Q, torch.randn(2, 5, 8), torch.randn(2, 4, 8)),
+            {},
+            r"same number of positions S .* key \(2, 5, 8\) and value \(2, 4, 8\)",
+        ),
         ((Q, torch.randn(3, 4, 8), torch.randn(3, 4, 8)), {}, r"leading \(batch, heads\) dimensions"),
         ((torch.randn(2, 0, 8), torch.randn(2, 4, 8), torch.randn(2, 4, 8)), {}, r"empty sequence"),
         ((Q, torch.randn(2, 0, 8), torch.randn(2, 0, 8)), {}, r"empty sequence"),
@@ -178,8 +195,16 @@ Q = torch.randn(2, 4, 8)
         ((Q, Q.double(), Q), {}, r"share one dtype; got torch.float32, torch.float64, torch.float32"),
         (([[1.0]], Q, Q), {}, r"query must be a torch.Tensor; got list"),
         ((Q, Q, Q), {"mask": torch.ones(2, 4, 4)}, r"mask must be a bool tensor .* got dtype torch.float32"),
-        ((Q, Q, Q), {"mask": torch.ones(2, 4, 5, dtype=torch.bool)}, r"mask of shape \(2, 4, 5\) does not broadcast .* \(2, 4, 4\)"),
-        ((Q, Q, Q), {"mask": torch.ones(1, 2, 4, 4, dtype=torch.bool)}, r"mask of shape \(1, 2, 4, 4\) does not broadcast"),
+        (
+            (Q, Q, Q),
+            {"mask": torch.ones(2, 4, 5, dtype=torch.bool)},
+            r"mask of shape \(2, 4, 5\) does not broadcast .* \(2, 4, 4\)",
+        ),
+        (
+            (Q, Q, Q),
+            {"mask": torch.ones(1, 2, 4, 4, dtype=torch.bool)},
+            r"mask of shape \(1, 2, 4, 4\) does not broadcast",
+        ),
         ((Q, Q, Q), {"mask": torch.ones(3, 4, 4, dtype=torch.bool)}, r"does not broadcast"),
         ((Q, Q, Q), {"dropout": 1.5}, r"dropout must be a number in \[0, 1\); got 1.5"),
     ],
@@ -215,7 +240,10 @@ def test_multihead_bad_construction(make, message):
         (lambda m: m(torch.randn(4, 8)), r"query must have 3 dimensions \(batch, seq, d_model\); got 2"),
         (lambda m: m(torch.randn(2, 4, 6)), r"last dimension d_model=8; got shape \(2, 4, 6\)"),
         (lambda m: m(torch.randn(2, 4, 8), torch.randn(3, 5, 8)), r"same batch size"),
-        (lambda m: m(torch.randn(2, 4, 8), torch.randn(2, 5, 8), torch.randn(2, 6, 8)), r"key and value must have the same length"),
+        (
+            lambda m: m(torch.randn(2, 4, 8), torch.randn(2, 5, 8), torch.randn(2, 6, 8)),
+            r"key and value must have the same length",
+        ),
         (lambda m: m(torch.randn(2, 4, 8), mask=torch.ones(2, 5, dtype=torch.bool)), r"does not broadcast"),
     ],
 )
@@ -237,7 +265,9 @@ def test_padding_mask_bad_inputs(value, message):
         padding_mask(value)
 
 
-@pytest.mark.parametrize("size, error", [(0, ValueError), (-1, ValueError), (2.5, TypeError), (True, TypeError)])
+@pytest.mark.parametrize(
+    "size, error", [(0, ValueError), (-1, ValueError), (2.5, TypeError), (True, TypeError)]
+)
 def test_causal_mask_bad_size(size, error):
     with pytest.raises(error, match="size must be a positive int"):
         causal_mask(size)
@@ -246,13 +276,17 @@ def test_causal_mask_bad_size(size, error):
 def test_copy_from_torch_checks_sizes():
     with pytest.raises(ValueError, match="sizes differ"):
         lmcore.copy_from_torch_multihead(MultiHeadAttention(8, 2), torch.nn.MultiheadAttention(8, 4))
-    with pytest.raises(TypeError, match=r"expected \(ours, theirs\) = \(lmcore MultiHeadAttention, torch.nn.Multi"):
+    with pytest.raises(
+        TypeError, match=r"expected \(ours, theirs\) = \(lmcore MultiHeadAttention, torch.nn.Multi"
+    ):
         lmcore.copy_from_torch_multihead(torch.nn.Linear(2, 2), torch.nn.MultiheadAttention(8, 4))
 
 
 def test_a_bias_copied_into_the_wrong_projection_is_caught():
     """The comparison has teeth: with random biases, swapping two projections' biases fails."""
-    theirs = randomize_parameters(torch.nn.MultiheadAttention(8, 2, batch_first=True, dtype=torch.float64)).eval()
+    theirs = randomize_parameters(
+        torch.nn.MultiheadAttention(8, 2, batch_first=True, dtype=torch.float64)
+    ).eval()
     ours = lmcore.copy_from_torch_multihead(MultiHeadAttention(8, 2).double().eval(), theirs)
     x = torch.randn(2, 4, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(ours(x)[0], theirs(x, x, x)[0])

@@ -4,7 +4,7 @@ for a wrong value) and that the message names the argument."""
 
 import math
 import re
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -12,22 +12,39 @@ import torch
 
 from lmcore import attention as A
 from lmcore import bert as B
-from lmcore.train import set_dropout
-from lmcore import checkpoints
-from lmcore import budget, classify, costs, data, display, exercises, gpt, plot, pretraining, retrieval
+from lmcore import (
+    budget,
+    checkpoints,
+    classify,
+    costs,
+    data,
+    display,
+    exercises,
+    gpt,
+    plot,
+    pretraining,
+    project,
+    retrieval,
+)
 from lmcore import newsgroups as N
 from lmcore import train as TR
 from lmcore import transformer as T
-from lmcore import project
 from lmcore.project import ProjectConfig
+from lmcore.train import set_dropout
 
 q = torch.randn(2, 3, 4)
-TINY = B.BertConfig(vocab_size=30522, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
-                    intermediate_size=16, max_position_embeddings=16)
+TINY = B.BertConfig(
+    vocab_size=30522,
+    hidden_size=8,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    intermediate_size=16,
+    max_position_embeddings=16,
+)
 IDS = torch.randint(5, 50, (2, 6))
 
 
-@lru_cache(maxsize=None)
+@cache
 def tiny_bert():
     return B.BertModel(TINY).eval()
 
@@ -42,18 +59,19 @@ def empty_folder():
     return tempfile.mkdtemp(prefix="lmcore-empty-")
 
 
-@lru_cache(maxsize=None)
+@cache
 def tokenizer():
     return checkpoints.load_tokenizer()
 
 
-@lru_cache(maxsize=None)
+@cache
 def seq2seq():
-    return T.Seq2SeqTransformer(20, 20, d_model=8, num_heads=2, num_encoder_layers=1, num_decoder_layers=1,
-                                d_ff=16, max_len=12)
+    return T.Seq2SeqTransformer(
+        20, 20, d_model=8, num_heads=2, num_encoder_layers=1, num_decoder_layers=1, d_ff=16, max_len=12
+    )
 
 
-@lru_cache(maxsize=None)
+@cache
 def tiny_gpt():
     return gpt.DecoderOnlyLM(vocab_size=10, context=8, d_model=8, num_heads=2, num_layers=1)
 
@@ -88,16 +106,45 @@ CASES = [
     ("sdpa integer value", lambda: A.scaled_dot_product_attention(q, q, q.long()), TypeError, "value"),
     ("sdpa 1-D query", lambda: A.scaled_dot_product_attention(q[0, 0], q, q), ValueError, "query"),
     ("sdpa 5-D key", lambda: A.scaled_dot_product_attention(q, q[None, None], q), ValueError, "key"),
-    ("sdpa widths differ", lambda: A.scaled_dot_product_attention(q, torch.randn(2, 3, 5), q), ValueError, "d_k"),
-    ("sdpa value length", lambda: A.scaled_dot_product_attention(q, q, torch.randn(2, 4, 4)), ValueError, "value"),
+    (
+        "sdpa widths differ",
+        lambda: A.scaled_dot_product_attention(q, torch.randn(2, 3, 5), q),
+        ValueError,
+        "d_k",
+    ),
+    (
+        "sdpa value length",
+        lambda: A.scaled_dot_product_attention(q, q, torch.randn(2, 4, 4)),
+        ValueError,
+        "value",
+    ),
     ("sdpa dtypes differ", lambda: A.scaled_dot_product_attention(q, q.double(), q), TypeError, "dtype"),
     ("sdpa float mask", lambda: A.scaled_dot_product_attention(q, q, q, torch.ones(3, 3)), TypeError, "mask"),
-    ("sdpa mask shape", lambda: A.scaled_dot_product_attention(q, q, q, torch.ones(4, 4, dtype=torch.bool)),
-     ValueError, "mask"),
+    (
+        "sdpa mask shape",
+        lambda: A.scaled_dot_product_attention(q, q, q, torch.ones(4, 4, dtype=torch.bool)),
+        ValueError,
+        "mask",
+    ),
     ("sdpa dropout 1.5", lambda: A.scaled_dot_product_attention(q, q, q, dropout=1.5), ValueError, "dropout"),
-    ("sdpa dropout -0.1", lambda: A.scaled_dot_product_attention(q, q, q, dropout=-0.1), ValueError, "dropout"),
-    ("sdpa dropout str", lambda: A.scaled_dot_product_attention(q, q, q, dropout="0.1"), TypeError, "dropout"),
-    ("sdpa dropout nan", lambda: A.scaled_dot_product_attention(q, q, q, dropout=math.nan), ValueError, "dropout"),
+    (
+        "sdpa dropout -0.1",
+        lambda: A.scaled_dot_product_attention(q, q, q, dropout=-0.1),
+        ValueError,
+        "dropout",
+    ),
+    (
+        "sdpa dropout str",
+        lambda: A.scaled_dot_product_attention(q, q, q, dropout="0.1"),
+        TypeError,
+        "dropout",
+    ),
+    (
+        "sdpa dropout nan",
+        lambda: A.scaled_dot_product_attention(q, q, q, dropout=math.nan),
+        ValueError,
+        "dropout",
+    ),
     ("causal_mask 0", lambda: A.causal_mask(0), ValueError, "size"),
     ("causal_mask -3", lambda: A.causal_mask(-3), ValueError, "size"),
     ("causal_mask 2.5", lambda: A.causal_mask(2.5), TypeError, "size"),
@@ -105,8 +152,12 @@ CASES = [
     ("padding_mask list", lambda: A.padding_mask([[1, 0]]), TypeError, "attention_mask"),
     ("padding_mask float", lambda: A.padding_mask(torch.ones(2, 3)), TypeError, "attention_mask"),
     ("padding_mask value 2", lambda: A.padding_mask(torch.tensor([[1, 2]])), ValueError, "attention_mask"),
-    ("padding_mask 3-D", lambda: A.padding_mask(torch.ones(1, 2, 3, dtype=torch.long)), ValueError,
-     "attention_mask"),
+    (
+        "padding_mask 3-D",
+        lambda: A.padding_mask(torch.ones(1, 2, 3, dtype=torch.long)),
+        ValueError,
+        "attention_mask",
+    ),
     ("MHA d_model 0", lambda: A.MultiHeadAttention(0, 2), ValueError, "d_model"),
     ("MHA heads 0", lambda: A.MultiHeadAttention(8, 0), ValueError, "num_heads"),
     ("MHA not divisible", lambda: A.MultiHeadAttention(10, 3), ValueError, "num_heads"),
@@ -114,82 +165,203 @@ CASES = [
     ("MHA heads float", lambda: A.MultiHeadAttention(8, 2.0), TypeError, "num_heads"),
     ("MHA width", lambda: A.MultiHeadAttention(8, 2)(torch.randn(1, 3, 6)), ValueError, "query"),
     ("MHA 2-D input", lambda: A.MultiHeadAttention(8, 2)(torch.randn(3, 8)), ValueError, "query"),
-    ("MHA batch sizes", lambda: A.MultiHeadAttention(8, 2)(torch.randn(1, 3, 8), torch.randn(2, 3, 8)),
-     ValueError, "batch"),
-    ("MHA integer input", lambda: A.MultiHeadAttention(8, 2)(torch.ones(1, 3, 8, dtype=torch.long)),
-     TypeError, "query"),
-    ("copy_from_torch wrong types", lambda: A.copy_from_torch_multihead("ours", torch.nn.Linear(2, 2)),
-     TypeError, "MultiHeadAttention"),
+    (
+        "MHA batch sizes",
+        lambda: A.MultiHeadAttention(8, 2)(torch.randn(1, 3, 8), torch.randn(2, 3, 8)),
+        ValueError,
+        "batch",
+    ),
+    (
+        "MHA integer input",
+        lambda: A.MultiHeadAttention(8, 2)(torch.ones(1, 3, 8, dtype=torch.long)),
+        TypeError,
+        "query",
+    ),
+    (
+        "copy_from_torch wrong types",
+        lambda: A.copy_from_torch_multihead("ours", torch.nn.Linear(2, 2)),
+        TypeError,
+        "MultiHeadAttention",
+    ),
     # ---------------------------------------------------------------- transformer
     ("sinusoidal odd width", lambda: T.sinusoidal_positional_encoding(10, 7), ValueError, "d_model"),
     ("sinusoidal max_len 0", lambda: T.sinusoidal_positional_encoding(0, 8), ValueError, "max_len"),
-    ("PositionalEncoding too long", lambda: T.PositionalEncoding(8, max_len=4)(torch.zeros(1, 5, 8)),
-     ValueError, "max_len"),
+    (
+        "PositionalEncoding too long",
+        lambda: T.PositionalEncoding(8, max_len=4)(torch.zeros(1, 5, 8)),
+        ValueError,
+        "max_len",
+    ),
     ("PositionalEncoding 2-D", lambda: T.PositionalEncoding(8)(torch.zeros(5, 8)), ValueError, "x"),
     ("FeedForward activation", lambda: T.FeedForward(8, 16, activation="tanh"), ValueError, "activation"),
     ("FeedForward activation None", lambda: T.FeedForward(8, 16, activation=None), TypeError, "activation"),
-    ("DecoderLayer target width", lambda: T.DecoderLayer(8, 2, 16)(torch.randn(1, 3, 6), torch.randn(1, 4, 8)),
-     ValueError, "target"),
-    ("DecoderLayer 2-D memory", lambda: T.DecoderLayer(8, 2, 16)(torch.randn(1, 3, 8), torch.randn(4, 8)),
-     ValueError, "memory"),
+    (
+        "DecoderLayer target width",
+        lambda: T.DecoderLayer(8, 2, 16)(torch.randn(1, 3, 6), torch.randn(1, 4, 8)),
+        ValueError,
+        "target",
+    ),
+    (
+        "DecoderLayer 2-D memory",
+        lambda: T.DecoderLayer(8, 2, 16)(torch.randn(1, 3, 8), torch.randn(4, 8)),
+        ValueError,
+        "memory",
+    ),
     ("FeedForward dropout", lambda: T.FeedForward(8, 16, dropout=2.0), ValueError, "dropout"),
     ("Encoder 0 layers", lambda: T.Encoder(0, 8, 2, 16), ValueError, "num_layers"),
     ("Decoder 0 layers", lambda: T.Decoder(0, 8, 2, 16), ValueError, "num_layers"),
     ("Seq2Seq vocab 0", lambda: T.Seq2SeqTransformer(0, 10), ValueError, "source_vocab_size"),
-    ("Seq2Seq float source", lambda: seq2seq()(torch.ones(1, 3), torch.ones(1, 3, dtype=torch.long)),
-     TypeError, "source"),
-    ("Seq2Seq id out of range", lambda: seq2seq()(torch.full((1, 3), 25), torch.ones(1, 3, dtype=torch.long)),
-     ValueError, "source"),
-    ("Seq2Seq target too long", lambda: seq2seq()(torch.ones(1, 3, dtype=torch.long),
-                                                  torch.ones(1, 13, dtype=torch.long)), ValueError, "target"),
-    ("Seq2Seq empty source", lambda: seq2seq()(torch.ones(1, 0, dtype=torch.long), torch.ones(1, 2, dtype=torch.long)),
-     ValueError, "source"),
+    (
+        "Seq2Seq float source",
+        lambda: seq2seq()(torch.ones(1, 3), torch.ones(1, 3, dtype=torch.long)),
+        TypeError,
+        "source",
+    ),
+    (
+        "Seq2Seq id out of range",
+        lambda: seq2seq()(torch.full((1, 3), 25), torch.ones(1, 3, dtype=torch.long)),
+        ValueError,
+        "source",
+    ),
+    (
+        "Seq2Seq target too long",
+        lambda: seq2seq()(torch.ones(1, 3, dtype=torch.long), torch.ones(1, 13, dtype=torch.long)),
+        ValueError,
+        "target",
+    ),
+    (
+        "Seq2Seq empty source",
+        lambda: seq2seq()(torch.ones(1, 0, dtype=torch.long), torch.ones(1, 2, dtype=torch.long)),
+        ValueError,
+        "source",
+    ),
     # ---------------------------------------------------------------- BERT
-    ("BertConfig activation", lambda: B.BertModel(B.BertConfig(hidden_act="swish")), ValueError, "hidden_act"),
+    (
+        "BertConfig activation",
+        lambda: B.BertModel(B.BertConfig(hidden_act="swish")),
+        ValueError,
+        "hidden_act",
+    ),
     ("BERT float ids", lambda: tiny_bert()(torch.ones(1, 3)), TypeError, "input_ids"),
     ("BERT ids list", lambda: tiny_bert()([[1, 2]]), TypeError, "input_ids"),
     ("BERT id out of range", lambda: tiny_bert()(torch.full((1, 3), 40_000)), ValueError, "input_ids"),
     ("BERT negative id", lambda: tiny_bert()(torch.full((1, 3), -1)), ValueError, "input_ids"),
-    ("BERT too long", lambda: tiny_bert()(torch.ones(1, 17, dtype=torch.long)), ValueError, "max_position_embeddings"),
-    ("BERT mask shape", lambda: tiny_bert()(IDS, torch.ones(2, 5, dtype=torch.long)), ValueError, "attention_mask"),
+    (
+        "BERT too long",
+        lambda: tiny_bert()(torch.ones(1, 17, dtype=torch.long)),
+        ValueError,
+        "max_position_embeddings",
+    ),
+    (
+        "BERT mask shape",
+        lambda: tiny_bert()(IDS, torch.ones(2, 5, dtype=torch.long)),
+        ValueError,
+        "attention_mask",
+    ),
     ("BERT mask value 2", lambda: tiny_bert()(IDS, torch.full((2, 6), 2)), ValueError, "attention_mask"),
     ("BERT float mask", lambda: tiny_bert()(IDS, torch.ones(2, 6)), TypeError, "attention_mask"),
-    ("BERT float token types", lambda: tiny_bert()(IDS, None, torch.zeros(2, 6)), TypeError, "token_type_ids"),
-    ("BERT token type 2", lambda: tiny_bert()(IDS, None, torch.full((2, 6), 2)), ValueError, "token_type_ids"),
-    ("BERT token types shape", lambda: tiny_bert()(IDS, None, torch.zeros(2, 5, dtype=torch.long)), ValueError,
-     "token_type_ids"),
-    ("classifier pooling", lambda: B.BertForSequenceClassification(tiny_bert(), 2, pooling="max"), ValueError,
-     "pooling"),
+    (
+        "BERT float token types",
+        lambda: tiny_bert()(IDS, None, torch.zeros(2, 6)),
+        TypeError,
+        "token_type_ids",
+    ),
+    (
+        "BERT token type 2",
+        lambda: tiny_bert()(IDS, None, torch.full((2, 6), 2)),
+        ValueError,
+        "token_type_ids",
+    ),
+    (
+        "BERT token types shape",
+        lambda: tiny_bert()(IDS, None, torch.zeros(2, 5, dtype=torch.long)),
+        ValueError,
+        "token_type_ids",
+    ),
+    (
+        "classifier pooling",
+        lambda: B.BertForSequenceClassification(tiny_bert(), 2, pooling="max"),
+        ValueError,
+        "pooling",
+    ),
     ("classifier 1 label", lambda: B.BertForSequenceClassification(tiny_bert(), 1), ValueError, "num_labels"),
-    ("classifier labels float", lambda: B.BertForSequenceClassification(tiny_bert(), 2.0), TypeError, "num_labels"),
+    (
+        "classifier labels float",
+        lambda: B.BertForSequenceClassification(tiny_bert(), 2.0),
+        TypeError,
+        "num_labels",
+    ),
     ("classifier not a BertModel", lambda: B.BertForSequenceClassification("bert", 2), TypeError, "bert"),
     ("load_pretrained checkpoint int", lambda: checkpoints.load_pretrained(3), TypeError, "checkpoint"),
     ("set_dropout 1.0", lambda: set_dropout(tiny_bert(), 1.0), ValueError, "probability"),
     # ---------------------------------------------------------------- pretraining
-    ("mask_tokens probability 0", lambda: pretraining.mask_tokens(IDS, mask_id=4, special_ids=[0], vocab_size=50,
-                                                                  probability=0.0), ValueError, "probability"),
-    ("mask_tokens probability 1.5", lambda: pretraining.mask_tokens(IDS, mask_id=4, special_ids=[0], vocab_size=50,
-                                                                    probability=1.5), ValueError, "probability"),
-    ("mask_tokens 1-D ids", lambda: pretraining.mask_tokens(IDS[0], mask_id=4, special_ids=[0], vocab_size=50),
-     ValueError, "input_ids"),
-    ("mask_tokens mask shape", lambda: pretraining.mask_tokens(IDS, mask_id=4, special_ids=[0], vocab_size=50,
-                                                               attention_mask=torch.ones(2, 5)), ValueError,
-     "attention_mask"),
-    ("nsp pairs: one document", lambda: pretraining.make_nsp_pairs([["a b", "c d"]]), ValueError, "documents"),
-    ("objective without [MASK]", lambda: pretraining.PretrainingObjective(NoMaskTokenizer()), ValueError, "mask"),
+    (
+        "mask_tokens probability 0",
+        lambda: pretraining.mask_tokens(IDS, mask_id=4, special_ids=[0], vocab_size=50, probability=0.0),
+        ValueError,
+        "probability",
+    ),
+    (
+        "mask_tokens probability 1.5",
+        lambda: pretraining.mask_tokens(IDS, mask_id=4, special_ids=[0], vocab_size=50, probability=1.5),
+        ValueError,
+        "probability",
+    ),
+    (
+        "mask_tokens 1-D ids",
+        lambda: pretraining.mask_tokens(IDS[0], mask_id=4, special_ids=[0], vocab_size=50),
+        ValueError,
+        "input_ids",
+    ),
+    (
+        "mask_tokens mask shape",
+        lambda: pretraining.mask_tokens(
+            IDS, mask_id=4, special_ids=[0], vocab_size=50, attention_mask=torch.ones(2, 5)
+        ),
+        ValueError,
+        "attention_mask",
+    ),
+    (
+        "nsp pairs: one document",
+        lambda: pretraining.make_nsp_pairs([["a b", "c d"]]),
+        ValueError,
+        "documents",
+    ),
+    (
+        "objective without [MASK]",
+        lambda: pretraining.PretrainingObjective(NoMaskTokenizer()),
+        ValueError,
+        "mask",
+    ),
     ("split_sentences not a string", lambda: pretraining.split_sentences(["a. B."]), TypeError, "text"),
-    ("encode_pairs max_length 0", lambda: pretraining.encode_pairs(tokenizer(), [("a", "b", 0)], 0, 2), ValueError,
-     "max_length"),
+    (
+        "encode_pairs max_length 0",
+        lambda: pretraining.encode_pairs(tokenizer(), [("a", "b", 0)], 0, 2),
+        ValueError,
+        "max_length",
+    ),
     # ---------------------------------------------------------------- data
     ("pad_batch empty", lambda: data.pad_batch([]), ValueError, "sequences"),
-    ("date data year 0", lambda: data.make_date_translation_data(10, 5, first_year=0, last_year=5), ValueError,
-     "first_year"),
-    ("date data years reversed", lambda: data.make_date_translation_data(10, 5, first_year=2000, last_year=1990),
-     ValueError, "first_year"),
+    (
+        "date data year 0",
+        lambda: data.make_date_translation_data(10, 5, first_year=0, last_year=5),
+        ValueError,
+        "first_year",
+    ),
+    (
+        "date data years reversed",
+        lambda: data.make_date_translation_data(10, 5, first_year=2000, last_year=1990),
+        ValueError,
+        "first_year",
+    ),
     ("date data n_train 0", lambda: data.make_date_translation_data(0, 5), ValueError, "n_train"),
     ("date data n_test -1", lambda: data.make_date_translation_data(10, -1), ValueError, "n_test"),
-    ("date data year 10000", lambda: data.make_date_translation_data(10, 5, last_year=10_000), ValueError,
-     "last_year"),
+    (
+        "date data year 10000",
+        lambda: data.make_date_translation_data(10, 5, last_year=10_000),
+        ValueError,
+        "last_year",
+    ),
     ("translation_batches 0", lambda: data.translation_batches([], None, None, 0), ValueError, "batch_size"),
     ("Vocabulary.decode outside", lambda: data.Vocabulary(["a"]).decode([9]), ValueError, "id"),
     ("Vocabulary.encode a sentence", lambda: data.Vocabulary(["a"]).encode("a b c"), TypeError, "tokens"),
@@ -204,36 +376,102 @@ CASES = [
     ("fit warmup 1.0", lambda: fit(warmup_fraction=1.0), ValueError, "warmup_fraction"),
     ("fit eval_every 0", lambda: fit(eval_every=0, evaluate=lambda m: {}), ValueError, "eval_every"),
     ("fit log_every 0", lambda: fit(log_every=0), ValueError, "log_every"),
-    ("fit empty batches", lambda: TR.fit(torch.nn.Linear(2, 2), [], lambda m, b: 0, progress=False), ValueError,
-     "train_batches"),
+    (
+        "fit empty batches",
+        lambda: TR.fit(torch.nn.Linear(2, 2), [], lambda m, b: 0, progress=False),
+        ValueError,
+        "train_batches",
+    ),
     ("fit not a model", lambda: TR.fit("model", [1], lambda m, b: 0, progress=False), TypeError, "model"),
-    ("warmup_then_decay warmup > total", lambda: TR.warmup_then_decay(
-        torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.1), 5, 3), ValueError, "warmup_steps"),
-    ("parameter_groups weight_decay -1", lambda: TR.parameter_groups(torch.nn.Linear(1, 1), -1.0), ValueError,
-     "weight_decay"),
+    (
+        "warmup_then_decay warmup > total",
+        lambda: TR.warmup_then_decay(torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.1), 5, 3),
+        ValueError,
+        "warmup_steps",
+    ),
+    (
+        "parameter_groups weight_decay -1",
+        lambda: TR.parameter_groups(torch.nn.Linear(1, 1), -1.0),
+        ValueError,
+        "weight_decay",
+    ),
     ("shard_batch uneven", lambda: TR.shard_batch(torch.zeros(3, 2), 0, 2), ValueError, "batch"),
     # ---------------------------------------------------------------- classification
     ("encode_texts a string", lambda: classify.encode_texts(tokenizer(), "one text", 16), TypeError, "texts"),
     ("encode_texts empty", lambda: classify.encode_texts(tokenizer(), [], 16), ValueError, "texts"),
     ("encode_texts numbers", lambda: classify.encode_texts(tokenizer(), [1, 2], 16), TypeError, "texts"),
-    ("encode_texts max_length 4", lambda: classify.encode_texts(tokenizer(), ["a"], 4), ValueError, "max_length"),
-    ("encode_texts truncation", lambda: classify.encode_texts(tokenizer(), ["a"], 16, "tail"), ValueError,
-     "truncation"),
-    ("encode_windows windows -1", lambda: classify.encode_windows(tokenizer(), ["a"], 16, windows=-1), ValueError,
-     "windows"),
-    ("predict_texts a string", lambda: classify.predict_texts(B.BertForSequenceClassification(tiny_bert(), 2),
-                                                              tokenizer(), "one text"), TypeError, "texts"),
-    ("buckets float labels", lambda: classify.length_bucketed_batches([[1, 2]], [0.5], 2), TypeError, "labels"),
-    ("buckets negative label", lambda: classify.length_bucketed_batches([[1, 2]], [-1], 2), ValueError, "labels"),
-    ("buckets label count", lambda: classify.length_bucketed_batches([[1, 2]], [0, 1], 2), ValueError, "labels"),
-    ("buckets batch_size 0", lambda: classify.length_bucketed_batches([[1, 2]], [0], 0), ValueError, "batch_size"),
+    (
+        "encode_texts max_length 4",
+        lambda: classify.encode_texts(tokenizer(), ["a"], 4),
+        ValueError,
+        "max_length",
+    ),
+    (
+        "encode_texts truncation",
+        lambda: classify.encode_texts(tokenizer(), ["a"], 16, "tail"),
+        ValueError,
+        "truncation",
+    ),
+    (
+        "encode_windows windows -1",
+        lambda: classify.encode_windows(tokenizer(), ["a"], 16, windows=-1),
+        ValueError,
+        "windows",
+    ),
+    (
+        "predict_texts a string",
+        lambda: classify.predict_texts(
+            B.BertForSequenceClassification(tiny_bert(), 2), tokenizer(), "one text"
+        ),
+        TypeError,
+        "texts",
+    ),
+    (
+        "buckets float labels",
+        lambda: classify.length_bucketed_batches([[1, 2]], [0.5], 2),
+        TypeError,
+        "labels",
+    ),
+    (
+        "buckets negative label",
+        lambda: classify.length_bucketed_batches([[1, 2]], [-1], 2),
+        ValueError,
+        "labels",
+    ),
+    (
+        "buckets label count",
+        lambda: classify.length_bucketed_batches([[1, 2]], [0, 1], 2),
+        ValueError,
+        "labels",
+    ),
+    (
+        "buckets batch_size 0",
+        lambda: classify.length_bucketed_batches([[1, 2]], [0], 0),
+        ValueError,
+        "batch_size",
+    ),
     ("buckets no texts", lambda: classify.length_bucketed_batches([], [], 2), ValueError, "encodings"),
     ("fine_tune label out of range", lambda: fine_tune([0, 2]), ValueError, "labels"),
     ("fine_tune float labels", lambda: fine_tune([0.0, 1.0]), TypeError, "labels"),
     ("fine_tune labels count", lambda: fine_tune([0]), ValueError, "labels"),
-    ("freeze_lower_layers -1", lambda: classify.freeze_lower_layers(tiny_classifier(), -1), ValueError, "layers"),
-    ("freeze_lower_layers 2.0", lambda: classify.freeze_lower_layers(tiny_classifier(), 2.0), TypeError, "layers"),
-    ("freeze_lower_layers too many", lambda: classify.freeze_lower_layers(tiny_classifier(), 2), ValueError, "layers"),
+    (
+        "freeze_lower_layers -1",
+        lambda: classify.freeze_lower_layers(tiny_classifier(), -1),
+        ValueError,
+        "layers",
+    ),
+    (
+        "freeze_lower_layers 2.0",
+        lambda: classify.freeze_lower_layers(tiny_classifier(), 2.0),
+        TypeError,
+        "layers",
+    ),
+    (
+        "freeze_lower_layers too many",
+        lambda: classify.freeze_lower_layers(tiny_classifier(), 2),
+        ValueError,
+        "layers",
+    ),
     ("new_classifier dropout 1", lambda: classify.new_classifier(3, dropout=1.0), ValueError, "dropout"),
     ("new_classifier num_labels 1", lambda: classify.new_classifier(1), ValueError, "num_labels"),
     ("glue name", lambda: display.glue("two words", 1.0), ValueError, "name"),
@@ -249,8 +487,12 @@ CASES = [
     ("ProjectConfig truncation", lambda: ProjectConfig(truncation="tail"), ValueError, "truncation"),
     ("ProjectConfig setting", lambda: ProjectConfig(setting="clean"), ValueError, "setting"),
     ("ProjectConfig bf16 'yes'", lambda: ProjectConfig(bf16="yes"), TypeError, "bf16"),
-    ("ProjectConfig validation 0.6", lambda: ProjectConfig(validation_fraction=0.6), ValueError,
-     "validation_fraction"),
+    (
+        "ProjectConfig validation 0.6",
+        lambda: ProjectConfig(validation_fraction=0.6),
+        ValueError,
+        "validation_fraction",
+    ),
     ("ProjectConfig freeze_layers -1", lambda: ProjectConfig(freeze_layers=-1), ValueError, "freeze_layers"),
     ("ProjectConfig checkpoint 5", lambda: ProjectConfig(checkpoint=5), TypeError, "checkpoint"),
     ("load_run_results empty folder", lambda: project.load_run_results(empty_folder()), ValueError, "folder"),
@@ -261,47 +503,118 @@ CASES = [
     ("newsgroups remove", lambda: N.load_20newsgroups("train", remove=("signatures",)), ValueError, "remove"),
     # ---------------------------------------------------------------- GPT
     ("CharTokenizer empty text", lambda: gpt.CharTokenizer(""), ValueError, "text"),
-    ("generate max_new_tokens -1", lambda: gpt.generate(tiny_gpt(), torch.tensor([1]), -1), ValueError,
-     "max_new_tokens"),
-    ("generate temperature nan", lambda: gpt.generate(tiny_gpt(), torch.tensor([1]), 2, temperature=math.nan),
-     ValueError, "temperature"),
-    ("generate temperature -1", lambda: gpt.generate(tiny_gpt(), torch.tensor([1]), 2, temperature=-1.0),
-     ValueError, "temperature"),
-    ("generate empty prompt", lambda: gpt.generate(tiny_gpt(), torch.tensor([], dtype=torch.long), 2), ValueError,
-     "prompt"),
+    (
+        "generate max_new_tokens -1",
+        lambda: gpt.generate(tiny_gpt(), torch.tensor([1]), -1),
+        ValueError,
+        "max_new_tokens",
+    ),
+    (
+        "generate temperature nan",
+        lambda: gpt.generate(tiny_gpt(), torch.tensor([1]), 2, temperature=math.nan),
+        ValueError,
+        "temperature",
+    ),
+    (
+        "generate temperature -1",
+        lambda: gpt.generate(tiny_gpt(), torch.tensor([1]), 2, temperature=-1.0),
+        ValueError,
+        "temperature",
+    ),
+    (
+        "generate empty prompt",
+        lambda: gpt.generate(tiny_gpt(), torch.tensor([], dtype=torch.long), 2),
+        ValueError,
+        "prompt",
+    ),
     ("generate prompt list", lambda: gpt.generate(tiny_gpt(), [1, 2], 2), TypeError, "prompt"),
     ("top_k 0", lambda: gpt.top_k_filter(torch.randn(5), 0), ValueError, "k"),
     ("GPT ids too long", lambda: tiny_gpt()(torch.ones(1, 9, dtype=torch.long)), ValueError, "context"),
     ("GPT float ids", lambda: tiny_gpt()(torch.ones(1, 3)), TypeError, "ids"),
     ("GPT id out of range", lambda: tiny_gpt()(torch.full((1, 3), 10)), ValueError, "ids"),
-    ("generate 2-D prompt", lambda: gpt.generate(tiny_gpt(), torch.ones(1, 2, dtype=torch.long), 2), ValueError,
-     "prompt"),
-    ("random_windows too short", lambda: gpt.random_windows(torch.ones(5, dtype=torch.long), 4, 2, 1, None),
-     ValueError, "ids"),
+    (
+        "generate 2-D prompt",
+        lambda: gpt.generate(tiny_gpt(), torch.ones(1, 2, dtype=torch.long), 2),
+        ValueError,
+        "prompt",
+    ),
+    (
+        "random_windows too short",
+        lambda: gpt.random_windows(torch.ones(5, dtype=torch.long), 4, 2, 1, None),
+        ValueError,
+        "ids",
+    ),
     ("CharTokenizer not a string", lambda: gpt.CharTokenizer(["a"]), TypeError, "text"),
     # ---------------------------------------------------------------- retrieval
-    ("embed_texts a string", lambda: retrieval.embed_texts(tiny_bert(), tokenizer(), "one"), ValueError, "texts"),
+    (
+        "embed_texts a string",
+        lambda: retrieval.embed_texts(tiny_bert(), tokenizer(), "one"),
+        ValueError,
+        "texts",
+    ),
     ("search k 0", lambda: retrieval.search(torch.randn(1, 4), torch.randn(3, 4), k=0), ValueError, "k"),
-    ("extractive_summary diversity 2", lambda: retrieval.extractive_summary(torch.randn(4, 3), 2, diversity=2.0),
-     ValueError, "diversity"),
+    (
+        "extractive_summary diversity 2",
+        lambda: retrieval.extractive_summary(torch.randn(4, 3), 2, diversity=2.0),
+        ValueError,
+        "diversity",
+    ),
     # ---------------------------------------------------------------- costs
-    ("TransformerShape negative layers", lambda: costs.TransformerShape("x", "gpt", -2, 8, 2, 10, 8), ValueError,
-     "layers"),
-    ("TransformerShape d_ff -1", lambda: costs.TransformerShape("x", "gpt", 2, 8, 2, 10, 8, d_ff=-1), ValueError,
-     "d_ff"),
+    (
+        "TransformerShape negative layers",
+        lambda: costs.TransformerShape("x", "gpt", -2, 8, 2, 10, 8),
+        ValueError,
+        "layers",
+    ),
+    (
+        "TransformerShape d_ff -1",
+        lambda: costs.TransformerShape("x", "gpt", 2, 8, 2, 10, 8, d_ff=-1),
+        ValueError,
+        "d_ff",
+    ),
     ("TransformerShape kind", lambda: costs.TransformerShape("x", "t5", 2, 8, 2, 10, 8), ValueError, "kind"),
-    ("flops context 0", lambda: costs.flops_per_token(costs.KNOWN_SHAPES["BERT-base"], context=0), ValueError,
-     "context"),
+    (
+        "flops context 0",
+        lambda: costs.flops_per_token(costs.KNOWN_SHAPES["BERT-base"], context=0),
+        ValueError,
+        "context",
+    ),
     ("training_state_bytes -1", lambda: costs.training_state_bytes(-1), ValueError, "parameters"),
-    ("transformer_parameters a dict", lambda: costs.transformer_parameters({"layers": 2}), TypeError, "shape"),
-    ("seconds_per_training_step repeats 0", lambda: costs.seconds_per_training_step(
-        torch.nn.Linear(2, 2), lambda m, b: m(b).sum(), torch.zeros(1, 2), repeats=0), ValueError, "repeats"),
+    (
+        "transformer_parameters a dict",
+        lambda: costs.transformer_parameters({"layers": 2}),
+        TypeError,
+        "shape",
+    ),
+    (
+        "seconds_per_training_step repeats 0",
+        lambda: costs.seconds_per_training_step(
+            torch.nn.Linear(2, 2), lambda m, b: m(b).sum(), torch.zeros(1, 2), repeats=0
+        ),
+        ValueError,
+        "repeats",
+    ),
     # ---------------------------------------------------------------- notebooks' helpers
     ("seed -1", lambda: budget.seed_everything(-1), ValueError, "seed"),
     ("as_table a list", lambda: display.as_table([[1, 2]]), TypeError, "matrix"),
-    ("as_table row labels", lambda: display.as_table(np.ones((2, 2)), row_labels=["a"]), ValueError, "row_labels"),
-    ("plot_attention 3-D", lambda: plot.plot_attention(torch.ones(2, 2, 2), ["a", "b"]), ValueError, "weights"),
-    ("plot_attention tokens", lambda: plot.plot_attention(torch.ones(2, 2), ["a"]), ValueError, "query_tokens"),
+    (
+        "as_table row labels",
+        lambda: display.as_table(np.ones((2, 2)), row_labels=["a"]),
+        ValueError,
+        "row_labels",
+    ),
+    (
+        "plot_attention 3-D",
+        lambda: plot.plot_attention(torch.ones(2, 2, 2), ["a", "b"]),
+        ValueError,
+        "weights",
+    ),
+    (
+        "plot_attention tokens",
+        lambda: plot.plot_attention(torch.ones(2, 2), ["a"]),
+        ValueError,
+        "query_tokens",
+    ),
     ("check_macro_f1 matrix", lambda: exercises.check_macro_f1(np.ones((2, 3)), 0.5), ValueError, "matrix"),
     ("check_causal_mask answer", lambda: exercises.check_causal_mask([[1]], 1), TypeError, "answer"),
 ]

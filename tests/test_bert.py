@@ -29,8 +29,12 @@ def test_bundled_checkpoint_has_the_official_hash():
 
 def test_matches_transformers_on_a_padded_batch(minilm, tokenizer):
     reference = checkpoints.load_reference_model()
-    sentences = ["Hello world.", "A rather longer sentence, with commas, to force some padding in the batch.",
-                 "Segment A.", "Three."]
+    sentences = [
+        "Hello world.",
+        "A rather longer sentence, with commas, to force some padding in the batch.",
+        "Segment A.",
+        "Three.",
+    ]
     batch = tokenizer(sentences, ["Segment B follows.", "x", "y", "z"], padding=True, return_tensors="pt")
     with torch.no_grad():
         ours = minilm(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"], need_weights=True)
@@ -48,8 +52,11 @@ def test_matches_transformers_on_a_padded_batch(minilm, tokenizer):
 
 def test_padding_does_not_change_real_tokens(minilm, tokenizer):
     alone = tokenizer(["The cat sat."], return_tensors="pt")
-    padded = tokenizer(["The cat sat.", "a much longer sentence that forces padding of the first one"],
-                       padding=True, return_tensors="pt")
+    padded = tokenizer(
+        ["The cat sat.", "a much longer sentence that forces padding of the first one"],
+        padding=True,
+        return_tensors="pt",
+    )
     n = alone["input_ids"].shape[1]
     with torch.no_grad():
         a = minilm(**alone).last_hidden_state[0]
@@ -62,14 +69,24 @@ def test_classifier_prediction_is_padding_invariant(minilm, tokenizer, pooling):
     torch.manual_seed(0)
     classifier = B.BertForSequenceClassification(minilm, num_labels=3, pooling=pooling).eval()
     alone = tokenizer(["Padding must not change a prediction."], return_tensors="pt")
-    padded = tokenizer(["Padding must not change a prediction.", "short", "a " * 40], padding=True, return_tensors="pt")
+    padded = tokenizer(
+        ["Padding must not change a prediction.", "short", "a " * 40], padding=True, return_tensors="pt"
+    )
     with torch.no_grad():
-        torch.testing.assert_close(classifier(**alone).logits[0], classifier(**padded).logits[0], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            classifier(**alone).logits[0], classifier(**padded).logits[0], atol=1e-5, rtol=1e-5
+        )
 
 
 def test_pretraining_heads_shapes_and_weight_tying():
-    config = B.BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                          intermediate_size=32, max_position_embeddings=20)
+    config = B.BertConfig(
+        vocab_size=100,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=20,
+    )
     model = B.BertForPreTraining(config)
     assert model.mlm_head.word_embeddings.weight is model.bert.embeddings.word_embeddings.weight
     ids = torch.randint(5, 100, (3, 7))
@@ -82,13 +99,25 @@ def test_pretraining_heads_shapes_and_weight_tying():
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda m: m(torch.ones(2, 513, dtype=torch.long)), r"input_ids has length 513, longer than the model allows \(max_position_embeddings=512\)"),
-        (lambda m: m(torch.full((1, 3), 40_000)), r"input_ids must lie in \[0, 30522\); got values from 40000"),
+        (
+            lambda m: m(torch.ones(2, 513, dtype=torch.long)),
+            r"input_ids has length 513, longer than the model allows \(max_position_embeddings=512\)",
+        ),
+        (
+            lambda m: m(torch.full((1, 3), 40_000)),
+            r"input_ids must lie in \[0, 30522\); got values from 40000",
+        ),
         (lambda m: m(torch.ones(1, 3)), r"integer token ids \(int64 or int32\); got dtype torch.float32"),
-        (lambda m: m(torch.ones(1, 3, dtype=torch.long), torch.ones(1, 4)), r"attention_mask must have the shape of input_ids \(1, 3\); got \(1, 4\)"),
+        (
+            lambda m: m(torch.ones(1, 3, dtype=torch.long), torch.ones(1, 4)),
+            r"attention_mask must have the shape of input_ids \(1, 3\); got \(1, 4\)",
+        ),
         (lambda m: m(torch.ones(1, 0, dtype=torch.long)), r"empty sequence"),
         (lambda m: m(torch.ones(3, dtype=torch.long)), r"input_ids must have 2 dimensions"),
-        (lambda m: m(torch.ones(1, 3, dtype=torch.long), None, torch.full((1, 3), 2)), r"token_type_ids must lie in \[0, 2\)"),
+        (
+            lambda m: m(torch.ones(1, 3, dtype=torch.long), None, torch.full((1, 3), 2)),
+            r"token_type_ids must lie in \[0, 2\)",
+        ),
     ],
 )
 def test_bad_inputs(minilm, call, message):
@@ -105,12 +134,19 @@ def test_classifier_rejects_bad_options(minilm):
 
 # -------------------------------------------------------------- loading errors
 
+
 @pytest.fixture
 def checkpoint_copy(tmp_path):
     folder = tmp_path / "checkpoint"
     folder.mkdir()
-    for name in ("config.json", "model.safetensors", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
-                 "special_tokens_map.json"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "vocab.txt",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+    ):
         shutil.copy(checkpoints.default_checkpoint() / name, folder / name)
     return folder
 
@@ -163,7 +199,9 @@ def test_a_file_where_a_folder_is_expected_is_named(checkpoint_copy):
 def test_a_truncated_weights_file_names_the_file_and_the_problem(checkpoint_copy, keep):
     weights = checkpoint_copy / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:keep])
-    with pytest.raises(ValueError, match=r"model.safetensors (is truncated|has a damaged safetensors header)"):
+    with pytest.raises(
+        ValueError, match=r"model.safetensors (is truncated|has a damaged safetensors header)"
+    ):
         checkpoints.load_pretrained(checkpoint_copy)
 
 
@@ -176,8 +214,14 @@ def test_a_cut_off_config_names_the_file(checkpoint_copy):
 
 def tiny_checkpoint(folder, poison=None):
     """A small random BERT saved under Hugging Face's tensor names, as a checkpoint folder."""
-    config = B.BertConfig(vocab_size=120, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                          intermediate_size=64, max_position_embeddings=64)
+    config = B.BertConfig(
+        vocab_size=120,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
     model = B.BertModel(config)
     ours = model.state_dict()
     state = {theirs: ours[name].clone() for theirs, name in checkpoints.hf_name_map(config).items()}
@@ -193,12 +237,18 @@ def test_an_unknown_checkpoint_loads_with_a_one_line_notice(tmp_path, capsys):
     model = checkpoints.load_pretrained(tiny_checkpoint(tmp_path / "tiny"))
     notice = capsys.readouterr().err
     assert model.config.hidden_size == 32
-    assert len(notice.strip().splitlines()) == 1 and "unverified" in notice and "size and header were checked" in notice
+    assert (
+        len(notice.strip().splitlines()) == 1
+        and "unverified" in notice
+        and "size and header were checked" in notice
+    )
 
 
 @pytest.mark.parametrize("poison", [float("nan"), float("inf")])
 def test_nan_or_infinite_weights_are_refused(tmp_path, poison):
-    with pytest.raises(ValueError, match=r"NaN or infinite values in \['encoder.layer.1.output.dense.weight'\]"):
+    with pytest.raises(
+        ValueError, match=r"NaN or infinite values in \['encoder.layer.1.output.dense.weight'\]"
+    ):
         checkpoints.load_pretrained(tiny_checkpoint(tmp_path / "poisoned", poison))
 
 
@@ -234,8 +284,9 @@ def test_nothing_is_looked_up_on_a_hub(tmp_path):
     assert result.returncode == 0 and "local only" in result.stdout, result.stderr[-2000:]
     unshare = shutil.which("unshare")
     if unshare and subprocess.run([unshare, "-rn", "true"], capture_output=True).returncode == 0:
-        result = subprocess.run([unshare, "-rn"] + command, cwd=tmp_path, env=env, capture_output=True, text=True,
-                                timeout=300)
+        result = subprocess.run(
+            [unshare, "-rn"] + command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        )
         assert result.returncode == 0 and "local only" in result.stdout, result.stderr[-2000:]
 
 
@@ -246,17 +297,29 @@ def test_matches_transformers_in_float64_with_random_non_zero_parameters(tmp_pat
     from tests.reference import randomize_parameters
 
     transformers = checkpoints._transformers()
-    config = transformers.BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=2, num_attention_heads=4,
-                                     intermediate_size=32, max_position_embeddings=24, layer_norm_eps=1e-6)
+    config = transformers.BertConfig(
+        vocab_size=64,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=32,
+        max_position_embeddings=24,
+        layer_norm_eps=1e-6,
+    )
     theirs = randomize_parameters(transformers.BertModel(config, add_pooling_layer=True), seed=3)
     theirs = theirs.double().eval()
-    state = {name: tensor.float().contiguous() for name, tensor in theirs.state_dict().items()
-             if name != "embeddings.position_ids"}
+    state = {
+        name: tensor.float().contiguous()
+        for name, tensor in theirs.state_dict().items()
+        if name != "embeddings.position_ids"
+    }
     tmp_path.joinpath("tiny").mkdir()
     save_file(state, str(tmp_path / "tiny" / "model.safetensors"))
     (tmp_path / "tiny" / "config.json").write_text(config.to_json_string())
     ours = checkpoints.load_pretrained(tmp_path / "tiny", dtype=torch.float64)
-    theirs.load_state_dict({k: v.double() for k, v in state.items()}, strict=False)  # same float32-rounded values
+    theirs.load_state_dict(
+        {k: v.double() for k, v in state.items()}, strict=False
+    )  # same float32-rounded values
     ids = torch.randint(0, 64, (3, 10), generator=torch.Generator().manual_seed(0))
     mask = torch.ones(3, 10, dtype=torch.long)
     mask[1, 6:] = 0
@@ -265,16 +328,25 @@ def test_matches_transformers_in_float64_with_random_non_zero_parameters(tmp_pat
         expected = theirs(input_ids=ids, attention_mask=mask, token_type_ids=types)
         got = ours(ids, mask, types)
     real = mask.bool()
-    torch.testing.assert_close(got.last_hidden_state[real], expected.last_hidden_state[real], rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(
+        got.last_hidden_state[real], expected.last_hidden_state[real], rtol=1e-9, atol=1e-9
+    )
     torch.testing.assert_close(got.pooler_output, expected.pooler_output, rtol=1e-9, atol=1e-9)
 
 
 def test_classifier_features_are_the_pooled_or_masked_mean_vectors():
     from tests.reference import randomize_parameters
 
-    config = B.BertConfig(vocab_size=60, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                          intermediate_size=32, max_position_embeddings=12, hidden_dropout_prob=0.0,
-                          attention_probs_dropout_prob=0.0)
+    config = B.BertConfig(
+        vocab_size=60,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=12,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     bert = randomize_parameters(B.BertModel(config), seed=2).eval()
     ids = torch.randint(1, 60, (2, 6), generator=torch.Generator().manual_seed(0))
     mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]])
@@ -314,7 +386,9 @@ def test_pretraining_checkpoint_names_are_read(checkpoint_copy):
     save_file(state, str(checkpoint_copy / "model.safetensors"))
     model = checkpoints.load_pretrained(checkpoint_copy)
     reference = checkpoints.load_pretrained()
-    torch.testing.assert_close(model.embeddings.word_embeddings.weight, reference.embeddings.word_embeddings.weight)
+    torch.testing.assert_close(
+        model.embeddings.word_embeddings.weight, reference.embeddings.word_embeddings.weight
+    )
 
 
 def test_the_bundled_checkpoint_is_verified_by_default(checkpoint_copy, monkeypatch):
@@ -330,7 +404,9 @@ def test_the_bundled_checkpoint_is_verified_by_default(checkpoint_copy, monkeypa
 def test_a_padded_weights_file_is_refused(checkpoint_copy):
     weights = checkpoint_copy / "model.safetensors"
     weights.write_bytes(weights.read_bytes() + b"\0")
-    with pytest.raises(ValueError, match=r"truncated or padded: its header describes (\d+) bytes, the file has (\d+)"):
+    with pytest.raises(
+        ValueError, match=r"truncated or padded: its header describes (\d+) bytes, the file has (\d+)"
+    ):
         checkpoints.load_pretrained(checkpoint_copy)
     size = weights.stat().st_size
     with pytest.raises(ValueError) as error:
@@ -343,9 +419,17 @@ def test_heads_compute_what_they_say_with_random_non_zero_parameters():
     NSP head reads the pooled vector; with every bias random a sign or a missing term shows."""
     from tests.reference import randomize_parameters
 
-    config = B.BertConfig(vocab_size=40, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                          intermediate_size=32, max_position_embeddings=16, hidden_dropout_prob=0.0,
-                          attention_probs_dropout_prob=0.0, layer_norm_eps=1e-6)
+    config = B.BertConfig(
+        vocab_size=40,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=16,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        layer_norm_eps=1e-6,
+    )
     model = randomize_parameters(B.BertForPreTraining(config), seed=4).eval()
     ids = torch.randint(0, 40, (2, 16), generator=torch.Generator().manual_seed(0))  # the longest allowed
     with torch.no_grad():
@@ -354,7 +438,12 @@ def test_heads_compute_what_they_say_with_random_non_zero_parameters():
         output = model.bert(ids)
         head = model.mlm_head
         transformed = torch.nn.functional.layer_norm(
-            torch.nn.functional.gelu(head.dense(output.last_hidden_state)), (16,), head.norm.weight, head.norm.bias, 1e-6)
+            torch.nn.functional.gelu(head.dense(output.last_hidden_state)),
+            (16,),
+            head.norm.weight,
+            head.norm.bias,
+            1e-6,
+        )
         expected = transformed @ model.bert.embeddings.word_embeddings.weight.T + head.bias
     torch.testing.assert_close(mlm, expected)
     torch.testing.assert_close(nsp, model.nsp_head(output.pooler_output))
@@ -363,9 +452,16 @@ def test_heads_compute_what_they_say_with_random_non_zero_parameters():
 def test_every_bert_model_computes_its_loss_from_labels():
     """``model(..., labels=...).loss`` is the cross-entropy a reader would write by hand; the
     pretraining model scores the masked positions only, in the labels' order."""
-    config = B.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                          intermediate_size=32, max_position_embeddings=12, hidden_dropout_prob=0.0,
-                          attention_probs_dropout_prob=0.0)
+    config = B.BertConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=12,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     torch.manual_seed(0)
     ids = torch.randint(5, 50, (3, 12))
     mask = torch.ones(3, 12, dtype=torch.long)

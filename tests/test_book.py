@@ -57,6 +57,7 @@ def test_every_toc_page_was_built(built_html):
 
 # ------------------------------------------------------------ the scanner itself
 
+
 @pytest.mark.parametrize(
     "html",
     [
@@ -96,9 +97,12 @@ def test_scanner_reads_css_files():
 
 # ------------------------------------------------------------ in a real browser, offline
 
+
 def site_pages(html_root):
     skip = ("_static", "_sources", "_images", "reports", "genindex.html")
-    return [p for p in sorted(html_root.rglob("*.html")) if not str(p.relative_to(html_root)).startswith(skip)]
+    return [
+        p for p in sorted(html_root.rglob("*.html")) if not str(p.relative_to(html_root)).startswith(skip)
+    ]
 
 
 def test_every_page_renders_offline_in_a_real_browser(built_html):

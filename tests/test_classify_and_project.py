@@ -11,9 +11,7 @@ import pytest
 import torch
 
 from lmcore import bert as B
-from lmcore.outputs import ModelOutput
-from lmcore import checkpoints
-from lmcore import project
+from lmcore import checkpoints, project
 from lmcore.classify import (
     average_views,
     encode_texts,
@@ -29,6 +27,7 @@ from lmcore.classify import (
     tfidf_baseline,
 )
 from lmcore.newsgroups import load_20newsgroups
+from lmcore.outputs import ModelOutput
 from lmcore.project import (
     RECIPES,
     FinishedRunExists,
@@ -77,15 +76,22 @@ def test_encode_windows_cover_a_long_text_from_first_to_last_token(tokenizer):
     # never more windows than it takes to cover the text
     _, owners = encode_windows(tokenizer, [" ".join(f"w{i}" for i in range(12))], 20, windows=5)
     assert owners.count(0) <= 1 + 2
-    assert encode_windows(tokenizer, [long_text], 20, windows=0) == (encode_texts(tokenizer, [long_text], 20), [0])
+    assert encode_windows(tokenizer, [long_text], 20, windows=0) == (
+        encode_texts(tokenizer, [long_text], 20),
+        [0],
+    )
     with pytest.raises(ValueError, match="windows must be a non-negative integer"):
         encode_windows(tokenizer, [long_text], 20, windows=-1)
 
 
 def test_predict_texts_averages_the_views_of_each_text(tokenizer):
     torch.manual_seed(0)
-    classifier = B.BertForSequenceClassification(B.BertModel(B.BertConfig(
-        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)), 3)
+    classifier = B.BertForSequenceClassification(
+        B.BertModel(
+            B.BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+        ),
+        3,
+    )
     texts = [" ".join(f"w{i}" for i in range(100)), "a short one"]
     encodings, owners = encode_windows(tokenizer, texts, 24, "head+tail", windows=2)
     views = predict_proba(classifier, length_bucketed_batches(encodings, None, 8, seed=None))
@@ -154,8 +160,22 @@ def test_config_validation():
 
 @pytest.mark.skipif(not os.environ.get("LMCORE_DATA"), reason="needs LMCORE_DATA (CI sets it)")
 def test_command_line_entry_writes_metrics_and_confusion_matrix_and_is_reused(tmp_path, capsys):
-    arguments = ["--setting", "removed", "--max-length", "32", "--epochs", "1", "--train-limit", "320",
-                 "--test-limit", "64", "--test-windows", "2", "--output", str(tmp_path)]
+    arguments = [
+        "--setting",
+        "removed",
+        "--max-length",
+        "32",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "320",
+        "--test-limit",
+        "64",
+        "--test-windows",
+        "2",
+        "--output",
+        str(tmp_path),
+    ]
     main(arguments)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert set(metrics["test"]) == {"tfidf_svm", "bert", "ensemble"}
@@ -167,19 +187,29 @@ def test_command_line_entry_writes_metrics_and_confusion_matrix_and_is_reused(tm
 
     # what chapter 5 does: the same configuration and folder read the command line's run back
     announcement = capsys.readouterr().out
-    assert re.search(r"One training step of \(\d+, \d+\) tokens took \d+\.\d\d s here, so fine-tuning and prediction should "
-                     r"take about \d+ (s|min)", announcement)
-    config = replace(RECIPES["removed"], max_length=32, epochs=1, train_limit=320, test_limit=64, test_windows=2)
+    assert re.search(
+        r"One training step of \(\d+, \d+\) tokens took \d+\.\d\d s here, so fine-tuning and prediction should "
+        r"take about \d+ (s|min)",
+        announcement,
+    )
+    config = replace(
+        RECIPES["removed"], max_length=32, epochs=1, train_limit=320, test_limit=64, test_windows=2
+    )
     assert metrics["config"] == asdict(config)  # options left out take the book's recipe
     reused = run_project(config, output_dir=tmp_path)
     assert "reused the finished run of" in capsys.readouterr().out
     assert reused["reused_from"] == project._shown(tmp_path) and reused["test"] == metrics["test"]
     assert len(reused["test_texts"]) == 64
-    probabilities = predict_texts(reused["model"], reused["tokenizer"], reused["test_texts"], 32, "head+tail", windows=2)
+    probabilities = predict_texts(
+        reused["model"], reused["tokenizer"], reused["test_texts"], 32, "head+tail", windows=2
+    )
     np.testing.assert_allclose(probabilities, reused["arrays"]["bert_test"], atol=1e-5)
     one_view = predict_texts(reused["model"], reused["tokenizer"], reused["test_texts"], 32, "head+tail")
     np.testing.assert_allclose(one_view, reused["arrays"]["bert_test_one_view"], atol=1e-5)
-    assert metrics["test_one_view"]["bert"]["accuracy"] == (one_view.argmax(1) == reused["arrays"]["test_labels"]).mean()
+    assert (
+        metrics["test_one_view"]["bert"]["accuracy"]
+        == (one_view.argmax(1) == reused["arrays"]["test_labels"]).mean()
+    )
     # a different configuration is not mistaken for it, and never replaces it
     other = ProjectConfig(**{**config.__dict__, "seed": 1})
     with pytest.raises(FinishedRunExists, match=r"another configuration \(seed: 0 there, 1 now\)"):
@@ -195,7 +225,11 @@ def check_published_results_are_verified(finished, config, reused):
     """A published copy holds the results without the weights, hash-checked when read back."""
     published = publish_run(finished, finished.parent / "published")
     assert sorted(p.name for p in published.iterdir()) == [
-        "confusion_matrix.csv", "manifest.json", "metrics.json", "probabilities.npz"]
+        "confusion_matrix.csv",
+        "manifest.json",
+        "metrics.json",
+        "probabilities.npz",
+    ]
     results = load_run_results(published, config)
     assert results["test"] == reused["test"] and results["test_texts"] == reused["test_texts"]
     np.testing.assert_array_equal(results["arrays"]["bert_test"], reused["arrays"]["bert_test"])
@@ -239,9 +273,12 @@ def check_damage_is_found_and_runs_are_never_lost(finished, config, capsys):
     replaced = copy("overwrite")
     other = ProjectConfig(**{**config.__dict__, "seed": 1})
     check_output_folder(replaced, other, overwrite=True)  # --overwrite: the old run no longer counts
-    assert inspect_run_folder(replaced) == (None, f"{project._shown(replaced)} holds "
-                                                  "['metrics.json', 'confusion_matrix.csv', 'probabilities.npz', "
-                                                  "'model.safetensors'] but no manifest.json: an unfinished run")
+    assert inspect_run_folder(replaced) == (
+        None,
+        f"{project._shown(replaced)} holds "
+        "['metrics.json', 'confusion_matrix.csv', 'probabilities.npz', "
+        "'model.safetensors'] but no manifest.json: an unfinished run",
+    )
 
 
 def tiny_checkpoint_with_its_own_tokenizer(folder):
@@ -249,15 +286,30 @@ def tiny_checkpoint_with_its_own_tokenizer(folder):
     Hugging Face checkpoint is: config.json, model.safetensors, vocab.txt."""
     from safetensors.torch import save_file
 
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"abcdefghijklmnopqrstuvwxyz0123456789.,!?",
-             *(f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz0123456789")][:71]
-    config = B.BertConfig(vocab_size=len(vocab), hidden_size=48, num_hidden_layers=3, num_attention_heads=4,
-                          intermediate_size=96, max_position_embeddings=64)
+    vocab = [
+        "[PAD]",
+        "[UNK]",
+        "[CLS]",
+        "[SEP]",
+        "[MASK]",
+        *"abcdefghijklmnopqrstuvwxyz0123456789.,!?",
+        *(f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz0123456789"),
+    ][:71]
+    config = B.BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=48,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        intermediate_size=96,
+        max_position_embeddings=64,
+    )
     torch.manual_seed(0)
     ours = B.BertModel(config).state_dict()
     folder.mkdir()
-    save_file({theirs: ours[name].contiguous() for theirs, name in checkpoints.hf_name_map(config).items()},
-              str(folder / "model.safetensors"))
+    save_file(
+        {theirs: ours[name].contiguous() for theirs, name in checkpoints.hf_name_map(config).items()},
+        str(folder / "model.safetensors"),
+    )
     (folder / "config.json").write_text(json.dumps({"model_type": "bert", **config.to_dict()}))
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
     (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True, "model_max_length": 64}))
@@ -267,9 +319,25 @@ def tiny_checkpoint_with_its_own_tokenizer(folder):
 @pytest.mark.skipif(not os.environ.get("LMCORE_DATA"), reason="needs LMCORE_DATA (CI sets it)")
 def test_the_command_line_runs_on_another_checkpoint_given_as_one_argument(tmp_path, capsys):
     folder, tiny = tiny_checkpoint_with_its_own_tokenizer(tmp_path / "tiny")
-    arguments = ["--setting", "removed", "--checkpoint", str(folder), "--epochs", "1", "--train-limit", "320",
-                 "--test-limit", "40", "--test-windows", "1", "--output", str(tmp_path / "run")]
-    with pytest.raises(SystemExit):  # its position embeddings stop at 64 tokens: the recipe's length is refused
+    arguments = [
+        "--setting",
+        "removed",
+        "--checkpoint",
+        str(folder),
+        "--epochs",
+        "1",
+        "--train-limit",
+        "320",
+        "--test-limit",
+        "40",
+        "--test-windows",
+        "1",
+        "--output",
+        str(tmp_path / "run"),
+    ]
+    with pytest.raises(
+        SystemExit
+    ):  # its position embeddings stop at 64 tokens: the recipe's length is refused
         main(arguments)
     expected = f"--max-length must be at most 64, the model's limit; got {RECIPES['removed'].max_length}"
     assert expected in capsys.readouterr().err
@@ -280,19 +348,24 @@ def test_the_command_line_runs_on_another_checkpoint_given_as_one_argument(tmp_p
     reused = load_finished_run(tmp_path / "run", config)
     assert reused["model"].bert.config.hidden_size == 48 and len(reused["model"].bert.encoder.layers) == 3
     assert len(reused["tokenizer"]) == tiny.vocab_size
-    probabilities = predict_texts(reused["model"], reused["tokenizer"], reused["test_texts"], 32, "head+tail", windows=1)
+    probabilities = predict_texts(
+        reused["model"], reused["tokenizer"], reused["test_texts"], 32, "head+tail", windows=1
+    )
     np.testing.assert_allclose(probabilities, reused["arrays"]["bert_test"], atol=1e-5)
 
 
 def test_frozen_layers_keep_their_pretrained_weights():
     classifier = freeze_lower_layers(new_classifier(4, dropout=0.0), 2)
     frozen = {n: p.detach().clone() for n, p in classifier.named_parameters() if not p.requires_grad}
-    assert frozen and all(n.startswith(("bert.embeddings.", "bert.encoder.layers.0.", "bert.encoder.layers.1."))
-                          for n in frozen)
+    assert frozen and all(
+        n.startswith(("bert.embeddings.", "bert.encoder.layers.0.", "bert.encoder.layers.1.")) for n in frozen
+    )
     trainable = [n for n, p in classifier.named_parameters() if p.requires_grad]
     assert any(n.startswith("bert.encoder.layers.2.") for n in trainable) and "classifier.weight" in trainable
     ids = torch.randint(1000, 2000, (4, 12), generator=torch.Generator().manual_seed(0))
-    batches = [{"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": torch.tensor([0, 1, 2, 3])}]
+    batches = [
+        {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": torch.tensor([0, 1, 2, 3])}
+    ]
     from lmcore.classify import classification_loss
     from lmcore.train import fit
 
@@ -313,8 +386,9 @@ def test_a_finished_run_of_another_configuration_is_never_overwritten(tmp_path, 
     def write(config, seed_value):
         results = {"config": config.__dict__, "names": ["a", "b"], "finished": f"run {seed_value}"}
         arrays = {"test_labels": np.array([0, 1]), "p": np.array([[0.9, 0.1], [0.2, 0.8]])}
-        project.write_outputs(tmp_path / "run", results, arrays, {"ensemble": np.array([0, 1])},
-                              torch.nn.Linear(2, 2))
+        project.write_outputs(
+            tmp_path / "run", results, arrays, {"ensemble": np.array([0, 1])}, torch.nn.Linear(2, 2)
+        )
 
     write(ProjectConfig(seed=0), 0)
     first, _ = inspect_run_folder(tmp_path / "run")
@@ -374,4 +448,7 @@ def test_the_books_published_runs_are_intact_and_made_with_the_recipe(setting):
     results = load_run_results(project.published_run_dir(setting), RECIPES[setting])
     assert results["n_test"] == len(results["test_texts"]) == 7532
     assert results["arrays"]["bert_test"].shape == (7532, 20)
-    assert (results["arrays"]["test_labels"] == np.array(load_20newsgroups("test", remove=project.SETTINGS[setting]).labels)).all()
+    assert (
+        results["arrays"]["test_labels"]
+        == np.array(load_20newsgroups("test", remove=project.SETTINGS[setting]).labels)
+    ).all()

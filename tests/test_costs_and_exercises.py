@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from lmcore import bert as B
-from lmcore.train import set_dropout
 from lmcore import exercises
 from lmcore.classify import classification_loss
 from lmcore.costs import (
@@ -18,13 +17,18 @@ from lmcore.costs import (
     transformer_parameters,
 )
 from lmcore.gpt import DecoderOnlyLM
+from lmcore.train import set_dropout
 
 
 @pytest.mark.parametrize("name", ["all-MiniLM-L6-v2", "BERT-base"])
 def test_calculator_equals_a_built_bert(name):
     shape = KNOWN_SHAPES[name]
-    config = B.BertConfig(hidden_size=shape.d_model, num_hidden_layers=shape.layers,
-                          num_attention_heads=shape.heads, intermediate_size=shape.ff)
+    config = B.BertConfig(
+        hidden_size=shape.d_model,
+        num_hidden_layers=shape.layers,
+        num_attention_heads=shape.heads,
+        intermediate_size=shape.ff,
+    )
     with torch.device("meta"):
         model = B.BertModel(config)
     assert transformer_parameters(shape)["total"] == count_parameters(model)
@@ -43,16 +47,27 @@ def test_flops_and_state_bytes():
     base = KNOWN_SHAPES["BERT-base"]
     assert flops_per_token(base, training=True) == 3 * flops_per_token(base)
     assert flops_per_token(base, context=1024) > flops_per_token(base, context=512)
-    assert sum(training_state_bytes(1000).values()) == sum(training_state_bytes(1000, mixed_precision=True).values()) == 16000
+    assert (
+        sum(training_state_bytes(1000).values())
+        == sum(training_state_bytes(1000, mixed_precision=True).values())
+        == 16000
+    )
     with pytest.raises(ValueError, match="divisible"):
         TransformerShape("bad", "gpt", 1, 10, 3, 5, 5)
 
 
 def test_seconds_per_training_step_is_positive_and_restores_mode():
-    model = B.BertForSequenceClassification(B.BertModel(B.BertConfig(hidden_size=32, num_hidden_layers=1,
-                                            num_attention_heads=2, intermediate_size=64)), num_labels=3).eval()
-    batch = {"input_ids": torch.randint(5, 100, (2, 8)), "attention_mask": torch.ones(2, 8, dtype=torch.long),
-             "labels": torch.tensor([0, 2])}
+    model = B.BertForSequenceClassification(
+        B.BertModel(
+            B.BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+        ),
+        num_labels=3,
+    ).eval()
+    batch = {
+        "input_ids": torch.randint(5, 100, (2, 8)),
+        "attention_mask": torch.ones(2, 8, dtype=torch.long),
+        "labels": torch.tensor([0, 2]),
+    }
     assert seconds_per_training_step(model, classification_loss, batch, repeats=1) > 0
     assert not model.training
     with pytest.raises(ValueError, match="repeats must be at least 1"):
@@ -62,8 +77,12 @@ def test_seconds_per_training_step_is_positive_and_restores_mode():
 def test_set_dropout_reaches_every_dropout():
     from lmcore.attention import MultiHeadAttention
 
-    model = B.BertForSequenceClassification(B.BertModel(B.BertConfig(hidden_size=32, num_hidden_layers=2,
-                                            num_attention_heads=2, intermediate_size=64)), num_labels=3)
+    model = B.BertForSequenceClassification(
+        B.BertModel(
+            B.BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+        ),
+        num_labels=3,
+    )
     set_dropout(model, 0.0)
     assert all(m.p == 0.0 for m in model.modules() if isinstance(m, torch.nn.Dropout))
     assert all(m.dropout == 0.0 for m in model.modules() if isinstance(m, MultiHeadAttention))
@@ -116,8 +135,14 @@ def test_flops_per_token_counts_both_attention_products_as_pytorch_does():
     from lmcore.costs import TransformerShape, attention_flops_per_token
 
     d, layers, ff, context = 16, 2, 64, 64
-    config = B.BertConfig(vocab_size=100, hidden_size=d, num_hidden_layers=layers, num_attention_heads=4,
-                          intermediate_size=ff, max_position_embeddings=context)
+    config = B.BertConfig(
+        vocab_size=100,
+        hidden_size=d,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        intermediate_size=ff,
+        max_position_embeddings=context,
+    )
     model = B.BertModel(config).eval()
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(torch.randint(0, 100, (1, context)), need_weights=True)

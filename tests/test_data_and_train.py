@@ -77,6 +77,7 @@ def test_translation_batches_wrap_targets():
 
 # -------------------------------------------------------------- training loop
 
+
 def test_warmup_then_decay_schedule():
     optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
     scheduler = warmup_then_decay(optimizer, warmup_steps=4, total_steps=10)
@@ -115,15 +116,27 @@ def test_fit_learns_evaluates_and_is_reproducible():
     for _ in range(2):
         torch.manual_seed(0)
         model = nn.Linear(4, 1)
-        history = fit(model, batches, mse, epochs=20, lr=0.1, weight_decay=0.0, device="cpu", progress=False,
-                      log_every=1, evaluate=lambda m: {"mse": mse(m, batches[0]).item()})
+        history = fit(
+            model,
+            batches,
+            mse,
+            epochs=20,
+            lr=0.1,
+            weight_decay=0.0,
+            device="cpu",
+            progress=False,
+            log_every=1,
+            evaluate=lambda m: {"mse": mse(m, batches[0]).item()},
+        )
         runs.append(history)
     history = runs[0]
     assert isinstance(history, History) and history.step[-1] == 160
     assert history.loss[-1] < 0.01 * history.loss[0]
     assert len(history.metric("mse")) == 20 and history.metric("mse")[-1] < 0.05
     assert runs[0].loss == runs[1].loss
-    with pytest.raises(ValueError, match=r"no evaluation metric 'accuracy'; the evaluations have \['epoch', 'mse', 'step'\]"):
+    with pytest.raises(
+        ValueError, match=r"no evaluation metric 'accuracy'; the evaluations have \['epoch', 'mse', 'step'\]"
+    ):
         history.metric("accuracy")
 
 
@@ -162,11 +175,28 @@ def test_fit_takes_exactly_the_steps_of_a_hand_written_loop():
         seen_modes.append(m.training)
         return {"w0": float(m.weight[0, 0])}
 
-    history = fit(model, batches, mse, epochs=2, lr=0.05, weight_decay=0.1, warmup_fraction=0.25,
-                  max_grad_norm=0.5, log_every=1, eval_every=3, evaluate=evaluate, progress=False)
+    history = fit(
+        model,
+        batches,
+        mse,
+        epochs=2,
+        lr=0.05,
+        weight_decay=0.1,
+        warmup_fraction=0.25,
+        max_grad_norm=0.5,
+        log_every=1,
+        eval_every=3,
+        evaluate=evaluate,
+        progress=False,
+    )
 
-    optimizer = torch.optim.AdamW([{"params": [reference.weight], "weight_decay": 0.1},
-                                   {"params": [reference.bias], "weight_decay": 0.0}], lr=0.05)
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": [reference.weight], "weight_decay": 0.1},
+            {"params": [reference.bias], "weight_decay": 0.0},
+        ],
+        lr=0.05,
+    )
     factors = [1 / 2, 2 / 2] + [(8 - step) / 6 for step in range(2, 8)]
     losses, rates = [], []
     for step, batch in enumerate(batches * 2):
@@ -196,8 +226,18 @@ def test_fit_without_clipping_and_without_warm_up():
     torch.manual_seed(1)
     model, reference = nn.Linear(4, 1), nn.Linear(4, 1)
     reference.load_state_dict(model.state_dict())
-    history = fit(model, batches, mse, epochs=1, lr=0.5, weight_decay=0.0, warmup_fraction=0.0,
-                  max_grad_norm=None, evaluate=lambda m: {"done": 1.0}, progress=False)
+    history = fit(
+        model,
+        batches,
+        mse,
+        epochs=1,
+        lr=0.5,
+        weight_decay=0.0,
+        warmup_fraction=0.0,
+        max_grad_norm=None,
+        evaluate=lambda m: {"done": 1.0},
+        progress=False,
+    )
     optimizer = torch.optim.AdamW(reference.parameters(), lr=0.5, weight_decay=0.0)
     for step, batch in enumerate(batches):
         optimizer.param_groups[0]["lr"] = 0.5 * (2 - step) / 2
@@ -208,13 +248,27 @@ def test_fit_without_clipping_and_without_warm_up():
     assert [row["epoch"] for row in history.evaluations] == [1]  # once per epoch without eval_every
 
 
-WORD_VALUES = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve "
-                                          "thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split())}
-WORD_VALUES.update({w: 10 * t for t, w in enumerate("- - twenty thirty forty fifty sixty seventy eighty ninety".split())
-                    if w != "-"})
-ORDINAL_VALUES = {w: i + 1 for i, w in enumerate(
-    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth "
-    "fifteenth sixteenth seventeenth eighteenth nineteenth twentieth".split())}
+WORD_VALUES = {
+    w: i
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve "
+        "thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
+    )
+}
+WORD_VALUES.update(
+    {
+        w: 10 * t
+        for t, w in enumerate("- - twenty thirty forty fifty sixty seventy eighty ninety".split())
+        if w != "-"
+    }
+)
+ORDINAL_VALUES = {
+    w: i + 1
+    for i, w in enumerate(
+        "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth "
+        "fifteenth sixteenth seventeenth eighteenth nineteenth twentieth".split()
+    )
+}
 ORDINAL_VALUES["thirtieth"] = 30
 MONTHS = "january february march april may june july august september october november december".split()
 
@@ -260,8 +314,9 @@ def test_date_data_covers_exactly_the_years_asked_for():
     train, test, _, _ = make_date_translation_data(3000, 73, seed=0, first_year=2000, last_year=2000)
     dates = {dt.date.fromisoformat("".join(pair.target)) for pair in train + test}
     assert dates == {dt.date(2000, 1, 1) + dt.timedelta(days=d) for d in range(366)}  # every day, no other
-    assert not {dt.date.fromisoformat("".join(p.target)) for p in test} & \
-        {dt.date.fromisoformat("".join(p.target)) for p in train}
+    assert not {dt.date.fromisoformat("".join(p.target)) for p in test} & {
+        dt.date.fromisoformat("".join(p.target)) for p in train
+    }
     with pytest.raises(ValueError, match="n_test must be at most 73"):
         make_date_translation_data(10, 74, first_year=2000, last_year=2000)
     make_date_translation_data(10, 1, first_year=1, last_year=1)  # the calendar's first year
@@ -275,7 +330,9 @@ def test_date_data_covers_exactly_the_years_asked_for():
 
 def test_decode_skips_padding_and_batches_keep_or_shuffle_their_order():
     vocab = Vocabulary(["a", "b"])
-    assert vocab.decode([vocab.pad_id, vocab.bos_id, vocab.id_of["a"], vocab.eos_id, vocab.id_of["b"]]) == ["a"]
+    assert vocab.decode([vocab.pad_id, vocab.bos_id, vocab.id_of["a"], vocab.eos_id, vocab.id_of["b"]]) == [
+        "a"
+    ]
     assert vocab.encode(["a", "c"]) == [vocab.id_of["a"], vocab.unk_id]
     pairs = [(["a"] * (i % 3 + 1), ["b"]) for i in range(10)]
     in_order = translation_batches(pairs, vocab, vocab, batch_size=4, seed=None)

@@ -23,9 +23,48 @@ from lmcore.project import (
 )
 
 TOPICS = {
-    "space": ["rocket", "orbit", "launch", "moon", "nasa", "shuttle", "planet", "mars", "astronaut", "satellite", "telescope", "comet"],
-    "hockey": ["puck", "goal", "ice", "team", "season", "skate", "goalie", "rink", "playoff", "coach", "stick", "penalty"],
-    "cooking": ["oven", "flour", "sugar", "butter", "recipe", "bake", "salt", "onion", "garlic", "pepper", "soup", "sauce"],
+    "space": [
+        "rocket",
+        "orbit",
+        "launch",
+        "moon",
+        "nasa",
+        "shuttle",
+        "planet",
+        "mars",
+        "astronaut",
+        "satellite",
+        "telescope",
+        "comet",
+    ],
+    "hockey": [
+        "puck",
+        "goal",
+        "ice",
+        "team",
+        "season",
+        "skate",
+        "goalie",
+        "rink",
+        "playoff",
+        "coach",
+        "stick",
+        "penalty",
+    ],
+    "cooking": [
+        "oven",
+        "flour",
+        "sugar",
+        "butter",
+        "recipe",
+        "bake",
+        "salt",
+        "onion",
+        "garlic",
+        "pepper",
+        "soup",
+        "sauce",
+    ],
 }
 
 
@@ -45,7 +84,9 @@ def write_csv(path, rows):
 
 
 def write_jsonl(path, rows):
-    path.write_text("".join(json.dumps({"text": t, "label": label}) + "\n" for t, label in rows), encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps({"text": t, "label": label}) + "\n" for t, label in rows), encoding="utf-8"
+    )
     return path
 
 
@@ -54,13 +95,15 @@ def write_jsonl(path, rows):
 
 def test_a_csv_file_is_read_with_quotes_extra_columns_a_bom_and_blank_lines(tmp_path):
     path = tmp_path / "reviews.csv"
-    path.write_bytes("\ufeffid,text,label\n"
-                     '1,"Broke after two days, sadly.",negative\n'
-                     "\n"
-                     '2,"A ""perfect"" fit:\nsecond line",positive\n'
-                     "3,Arrived early.,positive\n"
-                     "4,Never again.,negative\n"
-                     ",,\n".encode("utf-8"))
+    path.write_bytes(
+        "\ufeffid,text,label\n"
+        '1,"Broke after two days, sadly.",negative\n'
+        "\n"
+        '2,"A ""perfect"" fit:\nsecond line",positive\n'
+        "3,Arrived early.,positive\n"
+        "4,Never again.,negative\n"
+        ",,\n".encode("utf-8")
+    )
     data = load_labelled_texts(path)
     assert isinstance(data, LabelledTexts) and len(data) == 4
     texts, labels, names = data  # unpacks like load_20newsgroups
@@ -75,7 +118,9 @@ def test_labels_may_be_integers_or_strings_and_whole_numbers_sort_as_numbers(tmp
     csv_data = load_labelled_texts(write_csv(tmp_path / "data.csv", rows))
     assert (csv_data.names, csv_data.labels) == (data.names, data.labels)
     # a test file is numbered as its training file, and may lack some of its classes
-    test = load_labelled_texts(write_jsonl(tmp_path / "test.jsonl", [("x", 10), ("y", "10")]), names=data.names)
+    test = load_labelled_texts(
+        write_jsonl(tmp_path / "test.jsonl", [("x", 10), ("y", "10")]), names=data.names
+    )
     assert test.labels == [2, 2] and test.names == data.names
 
 
@@ -87,39 +132,95 @@ GOOD = "text,label\nfine,a\nalso fine,a\nthird,b\nfourth,b\n"
 @pytest.mark.parametrize(
     "name, content, message",
     [
-        ("no-header.csv", "fine,a\nother,b\n", (r"no-header.csv: the header row \(line 1\) must name the columns 'text' "
-                                               r"and 'label'; columns 'text', 'label' missing, found \['fine', 'a'\]")),
+        (
+            "no-header.csv",
+            "fine,a\nother,b\n",
+            (
+                r"no-header.csv: the header row \(line 1\) must name the columns 'text' "
+                r"and 'label'; columns 'text', 'label' missing, found \['fine', 'a'\]"
+            ),
+        ),
         ("semicolons.csv", "text;label\nfine;a\n", "separate its columns with ';': save it with commas"),
         ("twice.csv", "text,text,label\na,b,c\n", "names 'text' more than once"),
-        ("comma.csv", GOOD + "broken, unquoted text,b\n",
-         (r"comma.csv: 1 line cannot be used: line 6: 3 fields, but the header \(line 1\) has 2: a text holding a "
-         r"comma must be in double quotes")),
-        ("empty-text.csv", GOOD + ",b\n   ,a\n", (r"2 lines cannot be used: line 6: the text is empty; line 7: the text "
-                                              r"is only whitespace")),
+        (
+            "comma.csv",
+            GOOD + "broken, unquoted text,b\n",
+            (
+                r"comma.csv: 1 line cannot be used: line 6: 3 fields, but the header \(line 1\) has 2: a text holding a "
+                r"comma must be in double quotes"
+            ),
+        ),
+        (
+            "empty-text.csv",
+            GOOD + ",b\n   ,a\n",
+            (
+                r"2 lines cannot be used: line 6: the text is empty; line 7: the text "
+                r"is only whitespace"
+            ),
+        ),
         ("empty-label.csv", GOOD + "text without label,\n", "line 6: the label is empty"),
-        ("latin1.csv", GOOD.encode() + "caf\xe9,a\n".encode("latin-1"),
-         r"latin1.csv: line 6 is not UTF-8 text \(byte 0xe9 at byte \d+\); expected a UTF-8 file"),
-        ("workbook.csv", b"PK\x03\x04\x14\x00\x06\x00\xff\xfe", "looks like a zip file, such as an Excel workbook"),
-        ("one-class.csv", "text,label\na,x\nb,x\nc,x\n",
-         r"every text has the label 'x' \(3 texts\); a classifier needs at least 2 classes"),
-        ("rare.csv", GOOD + "lonely,c\n",
-         r"each class needs at least 2 texts \(the validation split is stratified\); 'c' has 1 \(line 6\)"),
-        ("nothing.csv", "text,label\n\n", "holds no texts: expected a header row 'text,label' and one row per text"),
-        ("keys.jsonl", '{"text": "a", "label": "x"}\n{"txt": "b", "label": "y"}\n',
-         r"keys.jsonl: 1 line cannot be used: line 2: key 'text' missing; found keys \['label', 'txt'\]"),
-        ("number.jsonl", '{"text": 42, "label": "x"}\n', "line 1: the text must be a string; got an integer 42"),
+        (
+            "latin1.csv",
+            GOOD.encode() + "caf\xe9,a\n".encode("latin-1"),
+            r"latin1.csv: line 6 is not UTF-8 text \(byte 0xe9 at byte \d+\); expected a UTF-8 file",
+        ),
+        (
+            "workbook.csv",
+            b"PK\x03\x04\x14\x00\x06\x00\xff\xfe",
+            "looks like a zip file, such as an Excel workbook",
+        ),
+        (
+            "one-class.csv",
+            "text,label\na,x\nb,x\nc,x\n",
+            r"every text has the label 'x' \(3 texts\); a classifier needs at least 2 classes",
+        ),
+        (
+            "rare.csv",
+            GOOD + "lonely,c\n",
+            r"each class needs at least 2 texts \(the validation split is stratified\); 'c' has 1 \(line 6\)",
+        ),
+        (
+            "nothing.csv",
+            "text,label\n\n",
+            "holds no texts: expected a header row 'text,label' and one row per text",
+        ),
+        (
+            "keys.jsonl",
+            '{"text": "a", "label": "x"}\n{"txt": "b", "label": "y"}\n',
+            r"keys.jsonl: 1 line cannot be used: line 2: key 'text' missing; found keys \['label', 'txt'\]",
+        ),
+        (
+            "number.jsonl",
+            '{"text": 42, "label": "x"}\n',
+            "line 1: the text must be a string; got an integer 42",
+        ),
         ("null.jsonl", '{"text": null, "label": "x"}\n', "line 1: the text must be a string; got null$"),
-        ("float-label.jsonl", '{"text": "a", "label": 1.5}\n',
-         "line 1: the label must be a string or an integer; got a number 1.5"),
-        ("bool-label.jsonl", '{"text": "a", "label": true}\n',
-         "line 1: the label must be a string or an integer; got a boolean true"),
-        ("list.jsonl", '["a", "x"]\n', r'line 1: expected an object \{"text": ..., "label": ...\}; got a list'),
-        ("broken.jsonl", '{"text": "a", "label": "x"}\n{"text": "b", "label": \n',
-         r"line 2: not valid JSON \(Expecting value at column 24\)"),
+        (
+            "float-label.jsonl",
+            '{"text": "a", "label": 1.5}\n',
+            "line 1: the label must be a string or an integer; got a number 1.5",
+        ),
+        (
+            "bool-label.jsonl",
+            '{"text": "a", "label": true}\n',
+            "line 1: the label must be a string or an integer; got a boolean true",
+        ),
+        (
+            "list.jsonl",
+            '["a", "x"]\n',
+            r'line 1: expected an object \{"text": ..., "label": ...\}; got a list',
+        ),
+        (
+            "broken.jsonl",
+            '{"text": "a", "label": "x"}\n{"text": "b", "label": \n',
+            r"line 2: not valid JSON \(Expecting value at column 24\)",
+        ),
         ("blank.jsonl", '{"text": " \\t ", "label": "x"}\n', "line 1: the text is only whitespace"),
     ],
 )
-def test_a_bad_file_is_refused_naming_the_file_the_line_and_what_was_expected(tmp_path, name, content, message):
+def test_a_bad_file_is_refused_naming_the_file_the_line_and_what_was_expected(
+    tmp_path, name, content, message
+):
     path = tmp_path / name
     path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
     with pytest.raises(ValueError, match=message) as error:
@@ -130,22 +231,30 @@ def test_a_bad_file_is_refused_naming_the_file_the_line_and_what_was_expected(tm
 def test_many_bad_lines_are_listed_first_few_then_counted(tmp_path):
     path = tmp_path / "many.csv"
     path.write_text(GOOD + "".join(f",{i % 2}\n" for i in range(9)))
-    with pytest.raises(ValueError, match=r"9 lines cannot be used: line 6: the text is empty; .*line 10: the text is "
-                                         r"empty; and 4 more$"):
+    with pytest.raises(
+        ValueError,
+        match=r"9 lines cannot be used: line 6: the text is empty; .*line 10: the text is "
+        r"empty; and 4 more$",
+    ):
         load_labelled_texts(path)
 
 
 def test_a_test_file_label_the_training_file_lacks_is_refused(tmp_path):
     path = write_csv(tmp_path / "test.csv", [("a", "pos"), ("b", "neutral")])
-    with pytest.raises(ValueError, match=r"line 3: label 'neutral' is not one of the training file's classes "
-                                         r"\['neg', 'pos'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"line 3: label 'neutral' is not one of the training file's classes "
+        r"\['neg', 'pos'\]",
+    ):
         load_labelled_texts(path, names=["neg", "pos"])
 
 
 def test_the_loader_checks_its_arguments(tmp_path):
     with pytest.raises(TypeError, match="path must be a file path"):
         load_labelled_texts(3)
-    with pytest.raises(ValueError, match=r"path must be a .csv file .* or a .jsonl file .*; got '.*data.json'"):
+    with pytest.raises(
+        ValueError, match=r"path must be a .csv file .* or a .jsonl file .*; got '.*data.json'"
+    ):
         load_labelled_texts(tmp_path / "data.json")
     with pytest.raises(FileNotFoundError, match="missing.csv does not exist"):
         load_labelled_texts(tmp_path / "missing.csv")
@@ -160,7 +269,9 @@ def test_the_loader_checks_its_arguments(tmp_path):
         load_labelled_texts(good, names=["a", "a"])
     with pytest.raises(ValueError, match="min_per_class must be an int of at least 1"):
         load_labelled_texts(good, min_per_class=0)
-    with pytest.raises(ValueError, match=r"each class needs at least 3 texts .*'a' has 2 \(lines 2, 3\); 'b' has 2"):
+    with pytest.raises(
+        ValueError, match=r"each class needs at least 3 texts .*'a' has 2 \(lines 2, 3\); 'b' has 2"
+    ):
         load_labelled_texts(good, min_per_class=3)
 
 
@@ -174,7 +285,9 @@ def test_the_configuration_checks_its_data_fields(tmp_path):
         ProjectConfig(data_file="reviews.xlsx")
     with pytest.raises(ValueError, match="test_file needs data_file"):
         ProjectConfig(test_file="test.csv")
-    with pytest.raises(ValueError, match="setting must be 'full' with data_file: 'removed' strips 20 Newsgroups'"):
+    with pytest.raises(
+        ValueError, match="setting must be 'full' with data_file: 'removed' strips 20 Newsgroups'"
+    ):
         ProjectConfig(setting="removed", data_file="reviews.csv")
     assert ProjectConfig(data_file=tmp_path / "r.csv").data_file == str(tmp_path / "r.csv")
     with pytest.raises(TypeError, match="config must be a ProjectConfig"):
@@ -203,24 +316,46 @@ def test_without_a_test_file_a_fixed_stratified_fifth_is_held_out(tmp_path):
 @pytest.mark.parametrize(
     "counts, options, message",
     [
-        ({"space": 2, "hockey": 2, "cooking": 2}, {},
-         r"too small to hold out a test set: 20% of its 6 texts cannot hold one text of each of its 3 classes"),
-        ({"space": 12, "hockey": 12, "cooking": 12}, {"train_limit": 3},
-         (r"the train_limit of 3 texts drawn from data_file .*topics.csv \(less the held-out test set\) holds fewer "
-         r"than 2 texts of the class")),
-        ({"space": 10, "hockey": 10, "cooking": 10}, {"test_file": True},
-         (r"the validation split \(validation_fraction 0.05 of the 30 texts of data_file .*: 2\) must leave at least "
-         r"one text of each of the 3 classes")),
-        ({"space": 20, "hockey": 20, "cooking": 3}, {"test_file": True, "validation_fraction": 0.4},
-         (r"each class needs at least 3 training texts \(the TF-IDF baseline's 3-fold calibration\); of data_file "
-         r".*topics.csv, 'cooking' keeps [12] of its 3: add texts of it")),
+        (
+            {"space": 2, "hockey": 2, "cooking": 2},
+            {},
+            r"too small to hold out a test set: 20% of its 6 texts cannot hold one text of each of its 3 classes",
+        ),
+        (
+            {"space": 12, "hockey": 12, "cooking": 12},
+            {"train_limit": 3},
+            (
+                r"the train_limit of 3 texts drawn from data_file .*topics.csv \(less the held-out test set\) holds fewer "
+                r"than 2 texts of the class"
+            ),
+        ),
+        (
+            {"space": 10, "hockey": 10, "cooking": 10},
+            {"test_file": True},
+            (
+                r"the validation split \(validation_fraction 0.05 of the 30 texts of data_file .*: 2\) must leave at least "
+                r"one text of each of the 3 classes"
+            ),
+        ),
+        (
+            {"space": 20, "hockey": 20, "cooking": 3},
+            {"test_file": True, "validation_fraction": 0.4},
+            (
+                r"each class needs at least 3 training texts \(the TF-IDF baseline's 3-fold calibration\); of data_file "
+                r".*topics.csv, 'cooking' keeps [12] of its 3: add texts of it"
+            ),
+        ),
     ],
 )
 def test_a_data_set_too_small_for_the_splits_is_refused_before_any_work(tmp_path, counts, options, message):
     rows = [(t, topic) for topic, n in counts.items() for t in texts_of(topic, n, 0)]
     path = write_csv(tmp_path / "topics.csv", rows)
     if options.get("test_file"):
-        options = {"validation_fraction": 0.05, **options, "test_file": str(write_csv(tmp_path / "test.csv", rows[:2]))}
+        options = {
+            "validation_fraction": 0.05,
+            **options,
+            "test_file": str(write_csv(tmp_path / "test.csv", rows[:2])),
+        }
     with pytest.raises(ValueError, match=message):
         load_project_data(ProjectConfig(data_file=str(path), **options))
 
@@ -232,11 +367,25 @@ def tiny_checkpoint(tmp_path_factory):
 
 
 def quick(checkpoint, output):
-    return ["--checkpoint", checkpoint, "--max-length", "32", "--epochs", "1", "--batch-size", "8",
-            "--test-windows", "1", "--output", str(output)]
+    return [
+        "--checkpoint",
+        checkpoint,
+        "--max-length",
+        "32",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--test-windows",
+        "1",
+        "--output",
+        str(output),
+    ]
 
 
-def test_the_command_line_runs_the_recipe_on_a_csv_file_with_a_held_out_test_set(tmp_path, tiny_checkpoint, capsys):
+def test_the_command_line_runs_the_recipe_on_a_csv_file_with_a_held_out_test_set(
+    tmp_path, tiny_checkpoint, capsys
+):
     rows = [(t, topic) for topic in ("space", "hockey") for t in texts_of(topic, 25, 1)]
     data = write_csv(tmp_path / "topics.csv", rows)
     run = tmp_path / "run"
@@ -265,17 +414,24 @@ def test_the_command_line_runs_the_recipe_on_a_csv_file_with_a_held_out_test_set
     with pytest.raises(SystemExit) as exit_:
         main(["--data-file", str(data), *quick(tiny_checkpoint, run)])
     assert exit_.value.code == 2
-    assert re.search(r"holds a finished run of another configuration \(data_file .*topics.csv changed since that run "
-                     r"\(SHA-256 [0-9a-f]{12} there, [0-9a-f]{12} now\)\)", capsys.readouterr().err)
+    assert re.search(
+        r"holds a finished run of another configuration \(data_file .*topics.csv changed since that run "
+        r"\(SHA-256 [0-9a-f]{12} there, [0-9a-f]{12} now\)\)",
+        capsys.readouterr().err,
+    )
     with pytest.raises(ValueError, match="was made from data files that changed since"):
         load_run_results(run)
     with pytest.raises(ValueError, match="destination must be given for a run on a data file"):
         project.publish_run(run)
 
 
-def test_the_command_line_runs_the_recipe_on_jsonl_files_with_integer_labels(tmp_path, tiny_checkpoint, capsys):
+def test_the_command_line_runs_the_recipe_on_jsonl_files_with_integer_labels(
+    tmp_path, tiny_checkpoint, capsys
+):
     labels = {"space": 10, "hockey": 2, "cooking": 1}
-    train = write_jsonl(tmp_path / "train.jsonl", [(t, labels[k]) for k in labels for t in texts_of(k, 16, 2)])
+    train = write_jsonl(
+        tmp_path / "train.jsonl", [(t, labels[k]) for k in labels for t in texts_of(k, 16, 2)]
+    )
     test = write_jsonl(tmp_path / "test.jsonl", [(t, labels[k]) for k in labels for t in texts_of(k, 4, 3)])
     run = tmp_path / "run"
     main(["--data-file", str(train), "--test-file", str(test), *quick(tiny_checkpoint, run)])
@@ -303,11 +459,14 @@ def test_the_command_line_runs_the_recipe_on_jsonl_files_with_integer_labels(tmp
 def test_the_command_line_refuses_a_bad_data_file_before_any_work(tmp_path, capsys, arguments, message):
     bad = tmp_path / "bad.csv"
     bad.write_text("text,label\nfine,a\n,b\n")
-    good = write_csv(tmp_path / "good.csv", [(t, topic) for topic in ("space", "hockey") for t in texts_of(topic, 10, 0)])
+    good = write_csv(
+        tmp_path / "good.csv", [(t, topic) for topic in ("space", "hockey") for t in texts_of(topic, 10, 0)]
+    )
     paths = {"bad": str(bad), "missing": str(tmp_path / "missing.csv"), "good": str(good)}
     arguments = [a.format(**paths) for a in arguments]
     with pytest.raises(SystemExit) as exit_:
         main([*arguments, "--output", str(tmp_path / "out")])
-    assert exit_.value.code == 2 and re.search(message.format(**{k: re.escape(v) for k, v in paths.items()}),
-                                               capsys.readouterr().err)
+    assert exit_.value.code == 2 and re.search(
+        message.format(**{k: re.escape(v) for k, v in paths.items()}), capsys.readouterr().err
+    )
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

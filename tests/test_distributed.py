@@ -5,9 +5,9 @@ forward, so the DDP wrapper is all the loss function sees)."""
 import os
 import socket
 
+import pytest
 import torch
 import torch.distributed as dist
-import pytest
 import torch.multiprocessing as mp
 from torch import nn
 
@@ -45,17 +45,31 @@ def pretraining_batches():
             picked = torch.randperm(9, generator=generator)[:2] + 1
             labels[row, picked] = ids[row, picked]
         masked = ids.masked_fill(labels != IGNORE_INDEX, 4)  # 4 plays [MASK]
-        batches.append({"input_ids": ids, "masked_ids": masked, "labels": labels,
-                        "attention_mask": torch.ones_like(ids), "token_type_ids": (torch.arange(10) >= 5).long().expand(4, 10),
-                        "nsp_labels": torch.tensor([0, 1, 1, 0])})
+        batches.append(
+            {
+                "input_ids": ids,
+                "masked_ids": masked,
+                "labels": labels,
+                "attention_mask": torch.ones_like(ids),
+                "token_type_ids": (torch.arange(10) >= 5).long().expand(4, 10),
+                "nsp_labels": torch.tensor([0, 1, 1, 0]),
+            }
+        )
     return batches
 
 
 def make_bert():
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=60, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=10, hidden_dropout_prob=0.0,
-                        attention_probs_dropout_prob=0.0)
+    config = BertConfig(
+        vocab_size=60,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=10,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     return BertForPreTraining(config)
 
 
@@ -78,7 +92,9 @@ def train_once(workload="regression"):
 
 
 def worker(rank, world_size, port, results, workload):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size)
+    )
     torch.set_num_threads(1)
     try:
         model, history = train_once(workload)
@@ -103,7 +119,9 @@ def test_two_gloo_processes_match_one_process(workload):
         state, losses = results[rank]
         for name, tensor in single_model.state_dict().items():
             torch.testing.assert_close(state[name], tensor, atol=1e-6, rtol=1e-5)
-        assert losses == single_history.loss or torch.allclose(torch.tensor(losses), torch.tensor(single_history.loss))
+        assert losses == single_history.loss or torch.allclose(
+            torch.tensor(losses), torch.tensor(single_history.loss)
+        )
 
 
 def test_shard_batch_splits_evenly_and_refuses_uneven_batches():

@@ -5,9 +5,7 @@ import math
 import pytest
 import torch
 
-from lmcore import bert as B
-from lmcore import checkpoints
-from lmcore import gpt
+from lmcore import checkpoints, gpt
 from lmcore.retrieval import embed_texts, extractive_summary, search, split_passages
 
 
@@ -41,7 +39,9 @@ def test_output_layer_is_tied_to_the_embedding(tiny_lm):
 def test_decoder_only_model_checks_its_input(tiny_lm):
     with pytest.raises(ValueError, match=r"ids has length 17, longer than the model allows \(context=16\)"):
         tiny_lm(torch.zeros(1, 17, dtype=torch.long))
-    with pytest.raises(TypeError, match=r"ids must hold integer token ids \(int64 or int32\); got dtype torch.float32"):
+    with pytest.raises(
+        TypeError, match=r"ids must hold integer token ids \(int64 or int32\); got dtype torch.float32"
+    ):
         tiny_lm(torch.zeros(1, 4))
     with pytest.raises(ValueError, match=r"ids must lie in \[0, 11\)"):
         tiny_lm(torch.full((1, 4), 11))
@@ -50,10 +50,15 @@ def test_decoder_only_model_checks_its_input(tiny_lm):
 def test_top_k_keeps_exactly_k_and_greedy_is_top_1(tiny_lm):
     logits = torch.tensor([0.1, 2.0, -1.0, 3.0, 0.5])
     kept = gpt.top_k_filter(logits, 2)
-    assert torch.isfinite(kept).sum() == 2 and set(torch.isfinite(kept).nonzero().flatten().tolist()) == {1, 3}
+    assert torch.isfinite(kept).sum() == 2 and set(torch.isfinite(kept).nonzero().flatten().tolist()) == {
+        1,
+        3,
+    }
     prompt = torch.tensor([1, 2, 3])
     greedy = gpt.generate(tiny_lm, prompt, 6, temperature=0.0)
-    top1 = gpt.generate(tiny_lm, prompt, 6, temperature=1.0, top_k=1, generator=torch.Generator().manual_seed(5))
+    top1 = gpt.generate(
+        tiny_lm, prompt, 6, temperature=1.0, top_k=1, generator=torch.Generator().manual_seed(5)
+    )
     assert torch.equal(greedy, top1) and len(greedy) == 9
 
 
@@ -103,7 +108,11 @@ def test_embeddings_are_unit_length_and_ignore_padding(minilm):
 
 def test_search_finds_the_paraphrase(minilm):
     encoder, tokenizer = minilm
-    passages = ["The cat sleeps on the sofa.", "Interest rates rose again this quarter.", "Rockets launch satellites."]
+    passages = [
+        "The cat sleeps on the sofa.",
+        "Interest rates rose again this quarter.",
+        "Rockets launch satellites.",
+    ]
     query = embed_texts(encoder, tokenizer, ["Which animal is napping on the couch?"])
     scores, indices = search(query, embed_texts(encoder, tokenizer, passages), k=2)
     assert indices[0, 0].item() == 0 and scores[0, 0] > scores[0, 1]
@@ -117,7 +126,9 @@ def test_split_passages_drops_headings_code_and_short_paragraphs():
 
 
 def test_extractive_summary_centroid_and_mmr():
-    vectors = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.99, 0.14], [0.0, 1.0], [0.7, 0.7]]), dim=1)
+    vectors = torch.nn.functional.normalize(
+        torch.tensor([[1.0, 0.0], [0.99, 0.14], [0.0, 1.0], [0.7, 0.7]]), dim=1
+    )
     centroid = torch.nn.functional.normalize(vectors.mean(0), dim=0)
     assert extractive_summary(vectors, 2) == sorted((vectors @ centroid).topk(2).indices.tolist())
     diverse = extractive_summary(vectors, 2, diversity=0.9)

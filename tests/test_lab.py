@@ -86,13 +86,23 @@ def jupyterlab(tmp_path):
     (settings / "notebook-extension").mkdir(parents=True)
     (settings / "notebook-extension" / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
     (settings / "apputils-extension").mkdir(parents=True)
-    (settings / "apputils-extension" / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+    (settings / "apputils-extension" / "notification.jupyterlab-settings").write_text(
+        '{"fetchNews": "false"}'
+    )
     port = free_port()
     env = {**os.environ, "LMCORE_MODE": "quick", "JUPYTER_CONFIG_DIR": str(tmp_path / ".jupyter")}
     command = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-        f"--ServerApp.root_dir={tmp_path}", "--IdentityProvider.token=", "--ServerApp.password=",
-        "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        f"--port={port}",
+        "--ip=127.0.0.1",
+        f"--ServerApp.root_dir={tmp_path}",
+        "--IdentityProvider.token=",
+        "--ServerApp.password=",
+        "--LabApp.news_url=",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--ServerApp.allow_root=True",
     ]
     log = open(tmp_path / "jupyterlab.log", "w")
@@ -143,7 +153,9 @@ def test_chapter_3_as_committed_shows_no_blank_attention_view(jupyterlab):
     expected = sum("lmcore-attention-view" in str(c.get("outputs", "")) for c in stored.cells)
     assert expected >= 2, "chapter 3 should store its bertviz views"
     with offline_browser() as browser:
-        page, log = open_offline(browser, f"{jupyterlab}/lab/tree/{CHAPTER_3}", wait_ms=500, viewport=(1400, 1000))
+        page, log = open_offline(
+            browser, f"{jupyterlab}/lab/tree/{CHAPTER_3}", wait_ms=500, viewport=(1400, 1000)
+        )
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
         page.wait_for_timeout(2000)
         views = page.evaluate(

@@ -66,7 +66,9 @@ def test_partial_archive_is_refused(tmp_path):
             info = tarfile.TarInfo(f"20news-bydate-train/sci.space/{i}")
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))
-    with pytest.raises(ValueError, match=r"\(3 messages, expected 11314\); messages missing: 11314 .*not in the original: 3"):
+    with pytest.raises(
+        ValueError, match=r"\(3 messages, expected 11314\); messages missing: 11314 .*not in the original: 3"
+    ):
         N.load_20newsgroups("train", data_dir=tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [N.ARCHIVE]  # nothing extracted or cached
 
@@ -113,8 +115,11 @@ def test_an_edited_or_replaced_message_is_named(tmp_path):
     first, second = sorted(space.iterdir())[:2]
     first.write_bytes(first.read_bytes().replace(b"space", b"spice", 1))
     second.unlink()
-    with pytest.raises(ValueError, match=rf"changed: 1 \(train/sci.space/{first.name}\).*missing: 1 "
-                                         rf"\(train/sci.space/{second.name}\)"):
+    with pytest.raises(
+        ValueError,
+        match=rf"changed: 1 \(train/sci.space/{first.name}\).*missing: 1 "
+        rf"\(train/sci.space/{second.name}\)",
+    ):
         N.load_20newsgroups("train", data_dir=folder)
 
 
@@ -139,9 +144,15 @@ def test_scikit_learns_download_is_verified_too(monkeypatch):
 
     import sklearn.datasets
 
-    fake = SimpleNamespace(data=["From: a\n\nhello"], filenames=["/cache/20news_home/train/sci.space/1"],
-                           target=[0], target_names=["sci.space"])
+    fake = SimpleNamespace(
+        data=["From: a\n\nhello"],
+        filenames=["/cache/20news_home/train/sci.space/1"],
+        target=[0],
+        target_names=["sci.space"],
+    )
     monkeypatch.delenv(N.DATA_VARIABLE, raising=False)
     monkeypatch.setattr(sklearn.datasets, "fetch_20newsgroups", lambda **kwargs: fake)
-    with pytest.raises(ValueError, match=r"scikit-learn's download.*not in the original: 1 \(train/sci.space/1\)"):
+    with pytest.raises(
+        ValueError, match=r"scikit-learn's download.*not in the original: 1 \(train/sci.space/1\)"
+    ):
         N.load_20newsgroups("train")

@@ -74,7 +74,10 @@ def test_the_staleness_check_catches_an_edited_lmcore_function_a_chapter_shows(m
 MACHINE_PATHS = (
     str(notebooks.REPO),  # this checkout
     "site-packages",  # an installed package's location
-    "/home/", "/Users/", "/root/", "C:\\\\Users",  # someone's home folder
+    "/home/",
+    "/Users/",
+    "/root/",
+    "C:\\\\Users",  # someone's home folder
     *([str(Path(os.environ["LMCORE_DATA"]).resolve())] if os.environ.get("LMCORE_DATA") else []),  # the data
 )
 
@@ -87,7 +90,9 @@ def test_stored_outputs_name_no_path_of_the_machine_that_made_them(path):
         for output in cell.get("outputs", []):
             text = json.dumps(output)
             found = [p for p in MACHINE_PATHS if p in text]
-            assert not found, f"cell {index} of {path.name} prints {found}: print paths relative to the repository"
+            assert not found, (
+                f"cell {index} of {path.name} prints {found}: print paths relative to the repository"
+            )
 
 
 def test_progress_bars_are_stored_as_a_terminal_leaves_them():
@@ -96,4 +101,6 @@ def test_progress_bars_are_stored_as_a_terminal_leaves_them():
     for path in NOTEBOOKS:
         for cell in nbformat.read(path, as_version=4).cells:
             for output in cell.get("outputs", []):
-                assert "\r" not in output.get("text", ""), f"{path.name}: a stored stream keeps carriage returns"
+                assert "\r" not in output.get("text", ""), (
+                    f"{path.name}: a stored stream keeps carriage returns"
+                )

@@ -41,9 +41,18 @@ def test_plot_attention_grid_has_one_panel_per_layer_and_head():
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: plot_attention(torch.ones(2, 2, 2)), r"2 dimensions \(queries, keys\); got shape \(2, 2, 2\)"),
-        (lambda: plot_attention(torch.ones(2, 3), ["a", "b", "c"]), r"query_tokens has 3 entries but the weights have 2 querys"),
-        (lambda: plot_attention(torch.ones(2, 3), ["a", "b"]), r"key_tokens has 2 entries but the weights have 3 keys"),
+        (
+            lambda: plot_attention(torch.ones(2, 2, 2)),
+            r"2 dimensions \(queries, keys\); got shape \(2, 2, 2\)",
+        ),
+        (
+            lambda: plot_attention(torch.ones(2, 3), ["a", "b", "c"]),
+            r"query_tokens has 3 entries but the weights have 2 querys",
+        ),
+        (
+            lambda: plot_attention(torch.ones(2, 3), ["a", "b"]),
+            r"key_tokens has 2 entries but the weights have 3 keys",
+        ),
         (lambda: plot_attention([[1.0]]), r"torch.Tensor or numpy.ndarray; got list"),
         (lambda: plot_attention(torch.ones(2, 2), "ab"), r"list of strings"),
         (lambda: plot_attention_grid(torch.ones(2, 2)), r"\(layers, heads, queries, keys\)"),

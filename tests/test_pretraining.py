@@ -4,7 +4,13 @@ import pytest
 import torch
 
 from lmcore.bert import BertConfig, BertForPreTraining
-from lmcore.pretraining import IGNORE_INDEX, PretrainingObjective, make_nsp_pairs, mask_tokens, split_sentences
+from lmcore.pretraining import (
+    IGNORE_INDEX,
+    PretrainingObjective,
+    make_nsp_pairs,
+    mask_tokens,
+    split_sentences,
+)
 
 SPECIAL = [0, 1, 2, 3]  # pad, cls, sep, mask
 MASK = 3
@@ -27,8 +33,9 @@ def test_mlm_proportions_over_many_draws():
     ones give standard errors of 0.1 and 0.3 points, and every window is at most 1 point wide."""
     generator = torch.Generator().manual_seed(0)
     ids, attention = sample_ids(generator, batch=4000)
-    corrupted, labels = mask_tokens(ids, mask_id=MASK, special_ids=SPECIAL, vocab_size=1000,
-                                    attention_mask=attention, generator=generator)
+    corrupted, labels = mask_tokens(
+        ids, mask_id=MASK, special_ids=SPECIAL, vocab_size=1000, attention_mask=attention, generator=generator
+    )
     real = (attention == 1) & ~torch.isin(ids, torch.tensor(SPECIAL))
     picked = labels != IGNORE_INDEX
     n_real, n_picked = int(real.sum()), int(picked.sum())
@@ -36,7 +43,11 @@ def test_mlm_proportions_over_many_draws():
     assert abs(n_picked / n_real - 0.15) < 0.005
     masked = (corrupted[picked] == MASK).float().mean()
     unchanged = (corrupted[picked] == ids[picked]).float().mean()
-    assert abs(masked - 0.8) < 0.01 and abs(unchanged - 0.1) < 0.008 and abs(1 - masked - unchanged - 0.1) < 0.008
+    assert (
+        abs(masked - 0.8) < 0.01
+        and abs(unchanged - 0.1) < 0.008
+        and abs(1 - masked - unchanged - 0.1) < 0.008
+    )
     assert not picked[~real].any()  # special tokens and padding never chosen
     assert torch.equal(labels[picked], ids[picked])  # labels line up with positions
     assert torch.equal(corrupted[~picked], ids[~picked])  # nothing else changes
@@ -46,8 +57,12 @@ def test_mlm_proportions_over_many_draws():
 
 def test_masking_is_reproducible_with_a_seed():
     ids, attention = sample_ids(torch.Generator().manual_seed(1), batch=4)
-    a = mask_tokens(ids, mask_id=MASK, special_ids=SPECIAL, vocab_size=1000, generator=torch.Generator().manual_seed(5))
-    b = mask_tokens(ids, mask_id=MASK, special_ids=SPECIAL, vocab_size=1000, generator=torch.Generator().manual_seed(5))
+    a = mask_tokens(
+        ids, mask_id=MASK, special_ids=SPECIAL, vocab_size=1000, generator=torch.Generator().manual_seed(5)
+    )
+    b = mask_tokens(
+        ids, mask_id=MASK, special_ids=SPECIAL, vocab_size=1000, generator=torch.Generator().manual_seed(5)
+    )
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
 
 
@@ -60,7 +75,9 @@ def test_masking_is_reproducible_with_a_seed():
 )
 def test_mask_tokens_bad_inputs(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        mask_tokens(torch.ones(2, 5, dtype=torch.long), mask_id=MASK, special_ids=SPECIAL, vocab_size=10, **kwargs)
+        mask_tokens(
+            torch.ones(2, 5, dtype=torch.long), mask_id=MASK, special_ids=SPECIAL, vocab_size=10, **kwargs
+        )
 
 
 def test_nsp_pairs_are_balanced_and_negatives_come_from_other_documents():
@@ -82,7 +99,11 @@ def test_nsp_pairs_are_balanced_and_negatives_come_from_other_documents():
 
 def test_split_sentences():
     text = "Hello there my friend. This is a test of it! Short. And a final sentence here?"
-    assert split_sentences(text) == ["Hello there my friend.", "This is a test of it!", "And a final sentence here?"]
+    assert split_sentences(text) == [
+        "Hello there my friend.",
+        "This is a test of it!",
+        "And a final sentence here?",
+    ]
 
 
 class TinyTokenizer:
@@ -95,14 +116,25 @@ class TinyTokenizer:
 
 def test_objective_trains_a_tiny_bert():
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=16, hidden_dropout_prob=0.0,
-                        attention_probs_dropout_prob=0.0)
+    config = BertConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=16,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     model = BertForPreTraining(config)
     ids = torch.randint(10, 50, (8, 12))
     ids[:, 0] = 1
-    batch = {"input_ids": ids, "token_type_ids": torch.zeros_like(ids), "attention_mask": torch.ones_like(ids),
-             "nsp_labels": torch.randint(0, 2, (8,))}
+    batch = {
+        "input_ids": ids,
+        "token_type_ids": torch.zeros_like(ids),
+        "attention_mask": torch.ones_like(ids),
+        "nsp_labels": torch.randint(0, 2, (8,)),
+    }
     objective = PretrainingObjective(TinyTokenizer(), seed=0)
     masks = objective.fixed_masks([batch])
     before = objective.evaluate(model, [batch], masks)
@@ -118,9 +150,16 @@ def test_objective_trains_a_tiny_bert():
 
 def tiny_pretraining_model(seed=0):
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=16, hidden_dropout_prob=0.0,
-                        attention_probs_dropout_prob=0.0)
+    config = BertConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=16,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     return BertForPreTraining(config).eval()
 
 
@@ -137,29 +176,47 @@ def test_losses_respect_padding_and_segments_and_evaluate_counts_right():
     mask = (torch.arange(12)[None] < torch.tensor(lengths)[:, None]).long()
     ids = ids * mask
     types = (torch.arange(12)[None] >= 5).long() * mask
-    batch = {"input_ids": ids, "token_type_ids": types, "attention_mask": mask, "nsp_labels": torch.tensor([0, 1])}
+    batch = {
+        "input_ids": ids,
+        "token_type_ids": types,
+        "attention_mask": mask,
+        "nsp_labels": torch.tensor([0, 1]),
+    }
     corrupted, labels = objective.mask(batch)
     labels[:, 1] = ids[:, 1]  # at least one picked position in each example
     with torch.no_grad():
         together = objective.losses(model, batch, corrupted, labels, counts=True)
-        alone = [objective.losses(model, {k: v[i : i + 1, : lengths[i]] if v.dim() == 2 else v[i : i + 1]
-                                          for k, v in batch.items()},
-                                  corrupted[i : i + 1, : lengths[i]], labels[i : i + 1, : lengths[i]], counts=True)
-                 for i in range(2)]
-        flat = objective.losses(model, {**batch, "token_type_ids": torch.zeros_like(types)}, corrupted, labels)
+        alone = [
+            objective.losses(
+                model,
+                {k: v[i : i + 1, : lengths[i]] if v.dim() == 2 else v[i : i + 1] for k, v in batch.items()},
+                corrupted[i : i + 1, : lengths[i]],
+                labels[i : i + 1, : lengths[i]],
+                counts=True,
+            )
+            for i in range(2)
+        ]
+        flat = objective.losses(
+            model, {**batch, "token_type_ids": torch.zeros_like(types)}, corrupted, labels
+        )
     picked = [int((labels[i] != IGNORE_INDEX).sum()) for i in range(2)]
     expected_mlm = sum(a["mlm_loss"] * n for a, n in zip(alone, picked)) / sum(picked)
     torch.testing.assert_close(together["mlm_loss"], expected_mlm, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(together["nsp_loss"], (alone[0]["nsp_loss"] + alone[1]["nsp_loss"]) / 2,
-                               rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        together["nsp_loss"], (alone[0]["nsp_loss"] + alone[1]["nsp_loss"]) / 2, rtol=1e-5, atol=1e-6
+    )
     assert not torch.allclose(flat["mlm_loss"], together["mlm_loss"])  # segment embeddings are used
     assert int(together["mlm_count"]) == sum(picked) and int(together["nsp_count"]) == 2
     assert int(together["mlm_correct"]) == sum(int(a["mlm_correct"]) for a in alone)
     with torch.no_grad():
         output = model.bert(corrupted, mask, types)
         nsp_right = (model.nsp_head(output.pooler_output).argmax(-1) == batch["nsp_labels"]).sum()
-        mlm_right = (model.mlm_head(output.last_hidden_state[labels != IGNORE_INDEX]).argmax(-1)
-                     == labels[labels != IGNORE_INDEX]).sum()
+        mlm_right = (
+            model.mlm_head(output.last_hidden_state[labels != IGNORE_INDEX]).argmax(-1)
+            == labels[labels != IGNORE_INDEX]
+        ).sum()
     assert int(together["nsp_correct"]) == int(nsp_right) and int(together["mlm_correct"]) == int(mlm_right)
     scores = objective.evaluate(model, [batch], [(corrupted, labels)])
-    assert scores["nsp_accuracy"] == int(nsp_right) / 2 and scores["mlm_accuracy"] == int(mlm_right) / sum(picked)
+    assert scores["nsp_accuracy"] == int(nsp_right) / 2 and scores["mlm_accuracy"] == int(mlm_right) / sum(
+        picked
+    )

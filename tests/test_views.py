@@ -9,7 +9,10 @@ from tests.browser import offline_browser, open_offline, screenshot
 TOKENS = ["[CLS]", "the", "cat", "sat", "[SEP]", "it", "slept", "[SEP]"]
 
 
-def random_attention(layers=2, heads=3, seq=len(TOKENS), seed=0):
+SEQ = len(TOKENS)
+
+
+def random_attention(layers=2, heads=3, seq=SEQ, seed=0):
     generator = torch.Generator().manual_seed(seed)
     return torch.softmax(torch.randn(layers, heads, seq, seq, generator=generator), dim=-1)
 
@@ -26,7 +29,9 @@ def drawn_elements(tmp_path, view, name):
 
 
 def test_head_view_draws_offline(tmp_path):
-    counts, log = drawn_elements(tmp_path, views.head_view(random_attention(), TOKENS, sentence_b_start=5), "head_view")
+    counts, log = drawn_elements(
+        tmp_path, views.head_view(random_attention(), TOKENS, sentence_b_start=5), "head_view"
+    )
     assert log.blocked == [] and log.page_errors == [] and log.console_errors == []
     assert counts["svg"] >= 1 and counts["line"] >= len(TOKENS) ** 2 and counts["text"] >= 2 * len(TOKENS)
 
@@ -71,7 +76,9 @@ def test_the_static_picture_shows_until_the_view_draws(tmp_path):
     drawn = tmp_path / "drawn.html"
     drawn.write_text(f"<!doctype html><html><body>{view.data}</body></html>")
     broken = tmp_path / "broken.html"  # the libraries cannot be loaded: nothing draws
-    broken.write_text(f"<!doctype html><html><body>{view.data.replace('window.d3', 'window.nothing')}</body></html>")
+    broken.write_text(
+        f"<!doctype html><html><body>{view.data.replace('window.d3', 'window.nothing')}</body></html>"
+    )
     with offline_browser() as browser:
         visible = {}
         for name, path in (("drawn", drawn), ("broken", broken)):

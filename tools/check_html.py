@@ -18,7 +18,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 REMOTE = re.compile(r"^\s*(https?:)?//", re.IGNORECASE)
-CSS_REMOTE = re.compile(r"""(@import\s+(url\()?\s*["']?|url\(\s*["']?)\s*((https?:)?//[^"')\s;]+)""", re.IGNORECASE)
+CSS_REMOTE = re.compile(
+    r"""(@import\s+(url\()?\s*["']?|url\(\s*["']?)\s*((https?:)?//[^"')\s;]+)""", re.IGNORECASE
+)
 JS_IMPORT_REMOTE = re.compile(r"""(\bimport\s*\(?\s*|\bfrom\s*)["']((https?:)?//[^"']+)["']""", re.IGNORECASE)
 LOADING_ATTRIBUTES = {
     "script": ("src",),
@@ -32,7 +34,15 @@ LOADING_ATTRIBUTES = {
     "object": ("data",),
     "input": ("src",),
 }
-LOADING_LINK_RELS = {"stylesheet", "preload", "modulepreload", "prefetch", "icon", "shortcut icon", "manifest"}
+LOADING_LINK_RELS = {
+    "stylesheet",
+    "preload",
+    "modulepreload",
+    "prefetch",
+    "icon",
+    "shortcut icon",
+    "manifest",
+}
 
 
 class _LoadFinder(HTMLParser):

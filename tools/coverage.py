@@ -22,27 +22,57 @@ COVERAGE = [
     (["摘要", "1", "1.1"], "abstract, background, history of language models", [("book/intro", "")]),
     (["1.2"], "pretraining and fine-tuning", [("book/intro", ""), ("chapters/04_fine_tuning", "measured")]),
     (["1.3"], "application areas", [("book/intro", ""), ("chapters/06_applications", "built")]),
-    (["2", "2.1", "4", "4.1", "4.1.1", "4.2", "4.2.1"], "self-attention, its formula and derivation",
-     [("chapters/01_self_attention", "with errata for §4.2.1")]),
-    (["2.2", "3", "3.1", "3.2", "3.2.1", "3.2.2", "4.1.2", "4.1.3", "4.2.2", "4.2.3"],
-     "the Transformer, encoder and decoder, algorithm overview", [("chapters/02_transformer", "")]),
-    (["2.3", "3.2.3"], "pretraining: masked language model, next-sentence prediction",
-     [("chapters/03_pretraining_bert", "")]),
+    (
+        ["2", "2.1", "4", "4.1", "4.1.1", "4.2", "4.2.1"],
+        "self-attention, its formula and derivation",
+        [("chapters/01_self_attention", "with errata for §4.2.1")],
+    ),
+    (
+        ["2.2", "3", "3.1", "3.2", "3.2.1", "3.2.2", "4.1.2", "4.1.3", "4.2.2", "4.2.3"],
+        "the Transformer, encoder and decoder, algorithm overview",
+        [("chapters/02_transformer", "")],
+    ),
+    (
+        ["2.3", "3.2.3"],
+        "pretraining: masked language model, next-sentence prediction",
+        [("chapters/03_pretraining_bert", "")],
+    ),
     (["2.4"], "the Mermaid concept map", [("chapters/02_transformer", "corrected map")]),
     (["3.2.4"], "the four steps of fine-tuning", [("chapters/04_fine_tuning", "")]),
-    (["3.3", "优点", "缺点"], "strengths and weaknesses",
-     [("chapters/04_fine_tuning", "costs measured"), ("chapters/07_summary_and_costs", "")]),
+    (
+        ["3.3", "优点", "缺点"],
+        "strengths and weaknesses",
+        [("chapters/04_fine_tuning", "costs measured"), ("chapters/07_summary_and_costs", "")],
+    ),
     (["3.4"], "application domains", [("chapters/06_applications", "")]),
     (["4.3", "4.3.1"], "the 3-token worked example: encoding", [("chapters/01_self_attention", "")]),
-    (["4.3.2"], "the 3-token worked example: decoding",
-     [("chapters/02_transformer", "section 2.4: the article's steps run as written (they return LayerNorm(X) and "
-                                  "never read the encoder), next to a real decoder layer")]),
-    (["5", "5.1", "5.2", "5.3", "5.4"], "the news-classification project", [("chapters/05_news_project", "")]),
-    (["6", "6.1", "6.2", "6.3", "6.4", "6.5", "6.6", "6.7"], "practical applications and outlook",
-     [("chapters/06_applications", "")]),
+    (
+        ["4.3.2"],
+        "the 3-token worked example: decoding",
+        [
+            (
+                "chapters/02_transformer",
+                "section 2.4: the article's steps run as written (they return LayerNorm(X) and "
+                "never read the encoder), next to a real decoder layer",
+            )
+        ],
+    ),
+    (
+        ["5", "5.1", "5.2", "5.3", "5.4"],
+        "the news-classification project",
+        [("chapters/05_news_project", "")],
+    ),
+    (
+        ["6", "6.1", "6.2", "6.3", "6.4", "6.5", "6.6", "6.7"],
+        "practical applications and outlook",
+        [("chapters/06_applications", "")],
+    ),
     (["7", "7.1", "7.2", "7.3"], "tools, resources and papers", [("book/tools", "with the bibliography")]),
-    (["8", "8.1", "8.2", "8.3", "8.4"], "summary, trends, challenges, research outlook",
-     [("chapters/07_summary_and_costs", "7.6 quotes §8.2-8.4")]),
+    (
+        ["8", "8.1", "8.2", "8.3", "8.4"],
+        "summary, trends, challenges, research outlook",
+        [("chapters/07_summary_and_costs", "7.6 quotes §8.2-8.4")],
+    ),
     (["9", "Q1", "Q2", "Q3", "Q4", "Q5"], "frequently asked questions", [("book/faq", "")]),
 ]
 
@@ -72,7 +102,9 @@ def render() -> str:
     headings = {section_key(h): h for h in article_sections()}
     rows = ["| article section | topic | where in this book |", "|---|---|---|"]
     for keys, topic, pages in COVERAGE:
-        sections = ", ".join(f"§{key}" if key[0].isdigit() or key.startswith("Q") else headings[key] for key in keys)
+        sections = ", ".join(
+            f"§{key}" if key[0].isdigit() or key.startswith("Q") else headings[key] for key in keys
+        )
         where = "; ".join(_link(page) + (f" ({note})" if note else "") for page, note in pages)
         rows.append(f"| {sections} | {topic} | {where} |")
     note = "<!-- Written by `python tools/coverage.py` from its COVERAGE list; do not edit. -->"
@@ -81,7 +113,9 @@ def render() -> str:
 
 def main() -> int:
     TABLE_FILE.write_text(render(), encoding="utf-8")
-    print(f"{TABLE_FILE.relative_to(REPO)}: {len(COVERAGE)} rows covering {len(article_sections())} article sections")
+    print(
+        f"{TABLE_FILE.relative_to(REPO)}: {len(COVERAGE)} rows covering {len(article_sections())} article sections"
+    )
     return 0
 
 

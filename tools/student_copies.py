@@ -70,7 +70,9 @@ def student_copy(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("notebooks", nargs="*", type=Path, help="default: every chapter and appendix notebook")
+    parser.add_argument(
+        "notebooks", nargs="*", type=Path, help="default: every chapter and appendix notebook"
+    )
     parser.add_argument("--output", type=Path, default=REPO / "student", help="folder for the copies")
     args = parser.parse_args(argv)
     paths = args.notebooks or book_notebooks()
