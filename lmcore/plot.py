@@ -7,6 +7,7 @@ can adjust it or save it. Weights may be torch tensors or NumPy arrays.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -22,6 +23,10 @@ def _to_numpy(name: str, weights) -> np.ndarray:
     if isinstance(weights, np.ndarray):
         return weights.astype(float)
     raise ValueError(f"{name} must be a torch.Tensor or numpy.ndarray; got {type(weights).__name__}")
+
+
+GRID_MAX_WIDTH = 10.0  # inches: about a page of the rendered book at full size
+LABEL_POINTS = 8  # the smallest text a figure should carry
 
 
 def _check_tokens(name: str, tokens, expected: int, axis: str) -> list[str]:
@@ -98,7 +103,8 @@ def plot_attention_grid(
     ``weights`` has shape ``(layers, heads, L, S)``; a ``(heads, L, S)`` array is one layer.
     By default each map has its own colour scale (heads differ a lot in how peaked they are);
     pass ``vmax=1.0`` for one shared scale. Token labels are written on the left column and
-    bottom row only.
+    bottom row only, at a readable size: every second or third token when the maps are small,
+    none when even that would not fit (a single-head plot then shows the tokens).
     """
     grid = _to_numpy("weights", weights)
     if grid.ndim == 3:
@@ -111,14 +117,18 @@ def plot_attention_grid(
     rows = _check_tokens("query_tokens", query_tokens, n_queries, "query")
     cols = _check_tokens("key_tokens", key_tokens if key_tokens is not None else query_tokens, n_keys, "key")
 
+    # A figure wider than the page is shrunk to fit, and its text with it: cap the width, so that
+    # labels keep about the size they were drawn at.
+    width = min(cell_size * n_heads + 1.2, GRID_MAX_WIDTH)
+    cell = (width - 1.2) / n_heads
     fig, axes = plt.subplots(
-        n_layers,
-        n_heads,
-        figsize=(cell_size * n_heads + 1.2, cell_size * n_layers + 1.0),
-        squeeze=False,
-        layout="constrained",
+        n_layers, n_heads, figsize=(width, cell * n_layers + 1.0), squeeze=False, layout="constrained"
     )
-    show_labels = max(n_queries, n_keys) <= 24
+    # Token labels only where they fit: every k-th token when a map is small, none when even
+    # that would crowd (then the tokens are for a single-head plot to show).
+    room = cell * 72 / max(n_queries, n_keys)  # points per token along one map's side
+    every = math.ceil(LABEL_POINTS / room)
+    show_labels = every <= 3
     for layer in range(n_layers):
         for head in range(n_heads):
             ax = axes[layer, head]
@@ -126,16 +136,16 @@ def plot_attention_grid(
             ax.set_xticks([])
             ax.set_yticks([])
             if layer == 0:
-                ax.set_title(f"head {head}", fontsize=9)
+                ax.set_title(f"head {head}", fontsize=10)
             if head == 0:
-                ax.set_ylabel(f"layer {layer}", fontsize=9)
+                ax.set_ylabel(f"layer {layer}", fontsize=10)
                 if show_labels:
-                    ax.set_yticks(range(n_queries), rows, fontsize=6)
+                    ax.set_yticks(range(0, n_queries, every), rows[::every], fontsize=LABEL_POINTS)
             if layer == n_layers - 1 and show_labels:
-                ax.set_xticks(range(n_keys), cols, rotation=90, fontsize=6)
+                ax.set_xticks(range(0, n_keys, every), cols[::every], rotation=90, fontsize=LABEL_POINTS)
     fig.suptitle(title)
-    fig.supxlabel("key (attended to)", fontsize=9)
-    fig.supylabel("query (attending)", fontsize=9)
+    fig.supxlabel("key (attended to)", fontsize=10)
+    fig.supylabel("query (attending)", fontsize=10)
     return fig
 
 

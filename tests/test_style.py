@@ -17,7 +17,9 @@ def ruff(*args: str) -> subprocess.CompletedProcess:
 
 def test_lint_rules_hold():
     result = ruff("check", "--output-format", "concise", ".")
-    assert result.returncode == 0, f"ruff check found problems (fix: ruff check --fix .):\n{result.stdout}{result.stderr}"
+    assert result.returncode == 0, (
+        f"ruff check found problems (fix: ruff check --fix .):\n{result.stdout}{result.stderr}"
+    )
 
 
 def test_code_is_formatted():

@@ -33,14 +33,20 @@ def use_web_mermaid_without_vendor(app, config):
     vendor = Path(app.confdir) / "vendor"
     if (vendor / str(config.mermaid_use_local or "")).is_file():
         return
-    config.mermaid_use_local = ""  # sphinxcontrib-mermaid then loads its pinned version from the web
-    config.html_static_path = [p for p in config.html_static_path if (Path(app.confdir) / p).exists()]
+    config.mermaid_use_local = (
+        ""  # sphinxcontrib-mermaid then loads its pinned version from the web
+    )
+    config.html_static_path = [
+        p for p in config.html_static_path if (Path(app.confdir) / p).exists()
+    ]
     logging.getLogger(__name__).info(
         "vendor/ has no Mermaid (npm was not available at set-up): the diagrams load Mermaid from the web"
     )
 
 
 def setup(app):
-    app.connect("config-inited", use_web_mermaid_without_vendor, priority=100)  # before Sphinx checks the static path (800)
+    app.connect(
+        "config-inited", use_web_mermaid_without_vendor, priority=100
+    )  # before Sphinx checks the static path (800)
     app.connect("html-page-context", drop_duplicate_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
