@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .train import autocast
+from .train import autocast, move_to, synchronize
 
 __all__ = [
     "KNOWN_SHAPES",
@@ -97,16 +97,19 @@ def seconds_per_training_step(
     if not parameters:
         raise ValueError("the model has no trainable parameters: nothing to time")
     optimizer = torch.optim.SGD(parameters, lr=1e-9)
+    device = parameters[0].device
+    batch = move_to(batch, device)  # timed where the model is: a GPU run is timed on the GPU
     was_training = model.training
     model.train()
     times = []
     for attempt in range(repeats + 1):
         start = time.perf_counter()
-        with autocast(next(model.parameters()).device, autocast_dtype):
+        with autocast(device, autocast_dtype):
             loss = loss_fn(model, batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        synchronize(device)
         if attempt > 0:
             times.append(time.perf_counter() - start)
     optimizer.zero_grad(set_to_none=True)

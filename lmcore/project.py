@@ -79,7 +79,7 @@ from .costs import seconds_per_training_step
 from .datasets import LabelledTexts, check_data_path, load_labelled_texts
 from .newsgroups import load_20newsgroups
 from .provenance import code_version, hardware
-from .train import evaluating, fit
+from .train import evaluating, fit, move_to, pick_device, synchronize
 
 __all__ = [
     "ProjectConfig",
@@ -525,6 +525,8 @@ def run_project(
         config.freeze_layers,
     )
     autocast = torch.bfloat16 if config.bf16 else None
+    device = pick_device()  # a GPU when there is one; the estimate is timed where the run will be
+    model.to(device)
     if progress:
         announce(config, model, batches, val_views[0] + test_views[0], autocast)
     t = time.perf_counter()
@@ -536,6 +538,7 @@ def run_project(
         lr=config.lr,
         autocast_dtype=autocast,
         progress=progress,
+        device=device,
     )
     timings["fine_tuning_seconds"] = time.perf_counter() - t
     timings["seconds_per_step"] = timings["fine_tuning_seconds"] / max(1, history.step[-1])
@@ -615,9 +618,12 @@ def announce(
         step_seconds = seconds_per_training_step(
             copy.deepcopy(model), classification_loss, longest, repeats=1, autocast_dtype=autocast
         )
+    device = next(model.parameters()).device
+    inputs = move_to({"ids": longest["input_ids"], "mask": longest["attention_mask"]}, device)
     with evaluating(model):
         started = time.perf_counter()
-        model(longest["input_ids"], longest["attention_mask"])
+        model(inputs["ids"], inputs["mask"])
+        synchronize(device)  # a GPU works asynchronously: wait for it before reading the clock
         forward_seconds = time.perf_counter() - started
     timed_tokens = longest["input_ids"].numel()
     training_tokens = config.epochs * sum(batch["input_ids"].numel() for batch in batches)

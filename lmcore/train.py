@@ -31,6 +31,7 @@ from .attention import MultiHeadAttention
 __all__ = [
     "pick_device",
     "move_to",
+    "synchronize",
     "autocast",
     "evaluating",
     "set_dropout",
@@ -52,6 +53,16 @@ def pick_device(preferred: str | None = None) -> torch.device:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def synchronize(device: torch.device | str) -> None:
+    """Wait until ``device`` has finished its queued work: GPUs run asynchronously, so a clock
+    read without this measures only how fast the work was queued."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
 
 
 def move_to(batch, device: torch.device):
