@@ -1,4 +1,4 @@
-"""Shared test set-up.
+"""Shared test set-up, for every test path (tests/, and the notebooks in chapters/ and book/).
 
 The notebooks run under nbval in quick mode unless LMCORE_MODE says otherwise; the kernels
 nbval starts inherit this process's environment.
@@ -20,6 +20,6 @@ if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
