@@ -20,3 +20,22 @@ def randomize_parameters(module: torch.nn.Module, seed: int = 0) -> torch.nn.Mod
         )
         parameter.div_(parameter.shape[-1] ** 0.5 if parameter.dim() > 1 else 1.0)
     return module
+
+
+TINY_BERT = dict(
+    vocab_size=60,
+    hidden_size=16,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    intermediate_size=32,
+    max_position_embeddings=12,
+    hidden_dropout_prob=0.0,
+    attention_probs_dropout_prob=0.0,
+)
+
+
+def tiny_bert_config(**sizes):
+    """A BERT small enough for a unit test (16 wide, 1 layer, no dropout); ``sizes`` override."""
+    from lmcore.bert import BertConfig
+
+    return BertConfig(**{**TINY_BERT, **sizes})

@@ -11,6 +11,7 @@ from safetensors.torch import load_file, save_file
 from lmcore import bert as B
 from lmcore import checkpoints
 from lmcore._checks import file_sha256
+from tests.reference import tiny_bert_config
 
 
 @pytest.fixture(scope="module")
@@ -79,14 +80,7 @@ def test_classifier_prediction_is_padding_invariant(minilm, tokenizer, pooling):
 
 
 def test_pretraining_heads_shapes_and_weight_tying():
-    config = B.BertConfig(
-        vocab_size=100,
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=20,
-    )
+    config = tiny_bert_config(vocab_size=100, num_hidden_layers=2, max_position_embeddings=20)
     model = B.BertForPreTraining(config)
     assert model.mlm_head.word_embeddings.weight is model.bert.embeddings.word_embeddings.weight
     ids = torch.randint(5, 100, (3, 7))
@@ -337,16 +331,7 @@ def test_matches_transformers_in_float64_with_random_non_zero_parameters(tmp_pat
 def test_classifier_features_are_the_pooled_or_masked_mean_vectors():
     from tests.reference import randomize_parameters
 
-    config = B.BertConfig(
-        vocab_size=60,
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=12,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-    )
+    config = tiny_bert_config()
     bert = randomize_parameters(B.BertModel(config), seed=2).eval()
     ids = torch.randint(1, 60, (2, 6), generator=torch.Generator().manual_seed(0))
     mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]])
@@ -419,17 +404,7 @@ def test_heads_compute_what_they_say_with_random_non_zero_parameters():
     NSP head reads the pooled vector; with every bias random a sign or a missing term shows."""
     from tests.reference import randomize_parameters
 
-    config = B.BertConfig(
-        vocab_size=40,
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=16,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-        layer_norm_eps=1e-6,
-    )
+    config = tiny_bert_config(vocab_size=40, max_position_embeddings=16, layer_norm_eps=1e-06)
     model = randomize_parameters(B.BertForPreTraining(config), seed=4).eval()
     ids = torch.randint(0, 40, (2, 16), generator=torch.Generator().manual_seed(0))  # the longest allowed
     with torch.no_grad():
@@ -452,16 +427,7 @@ def test_heads_compute_what_they_say_with_random_non_zero_parameters():
 def test_every_bert_model_computes_its_loss_from_labels():
     """``model(..., labels=...).loss`` is the cross-entropy a reader would write by hand; the
     pretraining model scores the masked positions only, in the labels' order."""
-    config = B.BertConfig(
-        vocab_size=50,
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=12,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-    )
+    config = tiny_bert_config(vocab_size=50)
     torch.manual_seed(0)
     ids = torch.randint(5, 50, (3, 12))
     mask = torch.ones(3, 12, dtype=torch.long)

@@ -11,9 +11,10 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from lmcore.bert import IGNORE_INDEX, BertConfig, BertForPreTraining
+from lmcore.bert import IGNORE_INDEX, BertForPreTraining
 from lmcore.pretraining import PretrainingObjective
 from lmcore.train import fit, shard_batch
+from tests.reference import tiny_bert_config
 
 
 def regression_batches():
@@ -60,16 +61,7 @@ def pretraining_batches():
 
 def make_bert():
     torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=60,
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=10,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-    )
+    config = tiny_bert_config(num_hidden_layers=2, max_position_embeddings=10)
     return BertForPreTraining(config)
 
 

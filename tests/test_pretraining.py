@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from lmcore.bert import BertConfig, BertForPreTraining
+from lmcore.bert import BertForPreTraining
 from lmcore.pretraining import (
     IGNORE_INDEX,
     PretrainingObjective,
@@ -11,6 +11,7 @@ from lmcore.pretraining import (
     mask_tokens,
     split_sentences,
 )
+from tests.reference import tiny_bert_config
 
 SPECIAL = [0, 1, 2, 3]  # pad, cls, sep, mask
 MASK = 3
@@ -116,16 +117,7 @@ class TinyTokenizer:
 
 def test_objective_trains_a_tiny_bert():
     torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=50,
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=16,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-    )
+    config = tiny_bert_config(vocab_size=50, max_position_embeddings=16)
     model = BertForPreTraining(config)
     ids = torch.randint(10, 50, (8, 12))
     ids[:, 0] = 1
@@ -150,16 +142,7 @@ def test_objective_trains_a_tiny_bert():
 
 def tiny_pretraining_model(seed=0):
     torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=50,
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=16,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-    )
+    config = tiny_bert_config(vocab_size=50, max_position_embeddings=16)
     return BertForPreTraining(config).eval()
 
 
