@@ -25,8 +25,8 @@ def bertviz_cells() -> nbformat.NotebookNode:
     notebook = fresh_copy(CHAPTER_3)
     code = [c for c in notebook.cells if c.cell_type == "code"]
     keep = [code[0]]  # imports
-    keep += [c for c in code if c.source.startswith("tokenizer = checkpoints.load_tokenizer()")]
-    keep += [c for c in code if c.source.startswith("minilm = checkpoints.load_pretrained()")]
+    keep += [c for c in code if c.source.startswith("tokenizer = load_tokenizer()")]
+    keep += [c for c in code if c.source.startswith("minilm = load_pretrained()")]
     keep += [c for c in code if "views.model_view(" in c.source]
     assert len(keep) == 4, "chapter 3's set-up, tokenizer, MiniLM and model-view cells were not found"
     notebook.cells = keep
