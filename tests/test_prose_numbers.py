@@ -1,6 +1,10 @@
 """A number in a chapter's prose that a cell computed is glued from that cell's output
 (MyST-NB's ``{glue:text}`name:format```), never typed: the text and the result cannot drift
-apart when a chapter is re-run. This test finds measured-looking numbers typed into markdown."""
+apart when a chapter is re-run. This test finds measured-looking numbers typed into markdown:
+decimals and percentages anywhere, and whole numbers from 13 up (counts of messages, steps,
+parameters, tokens). Small whole numbers (6 layers, 12 heads, step 3) and years are left to
+the reader's eye; a typed whole number that is not measured is listed in
+:data:`TYPED_WHOLE_NUMBERS` with the reason it may be typed."""
 
 import re
 
@@ -13,6 +17,66 @@ from tools import notebooks
 # (15% of tokens; 80/10/10), the chosen masking rate of chapter 3's small example (40%), and
 # the share of the training set held out for validation (10%).
 ALLOWED = {"85.3%", "15%", "80%", "10%", "40%"}
+# Whole numbers a chapter may type, with the reason. "setting" means a value the chapter's own
+# code sets (a sequence length, a sample size, an exercise's parameter): the test checks that
+# the literal is in one of the notebook's code cells, so changing the code breaks the test
+# instead of the prose. "published" means a fact of a paper, a model or a data set that the
+# chapter cites (and where it can, asserts); "name" is part of a name (20 Newsgroups).
+TYPED_WHOLE_NUMBERS = {
+    "01_self_attention": {"16": "setting: random keys per query in the 1/sqrt(d_k) experiment"},
+    "02_transformer": {
+        "100": "setting: exercise 3's random position pairs",
+        "13": "setting: exercise 3's distance",
+    },
+    "03_pretraining_bert": {
+        "20": "name",
+        "30,522": "published: bert-base-uncased's WordPiece vocabulary, asserted in code",
+        "500": "setting: the messages of the rare-words count",
+        "2,000": "setting: the sentences of the masking-proportions check",
+        "110": "published: BERT-base's parameters (Devlin et al., 2019)",
+        "16": "published: the TPU chips of BERT's pretraining",
+        "128": "setting: the small BERT's width",
+        "100": "setting: steps between evaluations",
+        "384": "published: MiniLM's width",
+    },
+    "04_fine_tuning": {
+        "96": "setting: the chapter's max_length",
+        "32": "setting: updates per run, and the fewest labels",
+        "16": "setting: messages per batch",
+        "512": "setting: the most labels of the learning curve",
+    },
+    "05_news_project": {
+        "20": "name",
+        "512": "published: the most positions BERT's embeddings hold",
+        "30": "setting: the budget of a run, in minutes",
+        "32": "setting: messages per training batch",
+        "16": "published: bf16 is a 16-bit float format",
+    },
+    "06_applications": {
+        "20": "name",
+        "175": "published: GPT-3's parameters, in billions",
+        "300": "published: GPT-3's training tokens, in billions",
+        "80": "published: log-Mel features per frame (Whisper)",
+        "200": "setting: exercise 3's sample length",
+    },
+    "07_summary_and_costs": {
+        "20": "name",
+        "110": "published: BERT-base's parameters, asserted by the calculator",
+        "124": "published: GPT-2 small's parameters",
+        "175": "published: GPT-3's parameters, asserted by the calculator",
+        "300": "published: GPT-3's training tokens, in billions",
+        "16": "published: bytes of training state per parameter (Rajbhandari et al., 2020)",
+        "24": "setting: exercise 1's heads",
+        "1,024": "setting: exercise 3's longer context",
+        "128": "setting: the character GPT's context",
+    },
+    "faq": {"20": "name"},
+}
+# "chapters 4 and 5", "section 5.5", "§8.2", "question 5": where to look, not numbers
+REFERENCES = re.compile(
+    r"(?i)(chapters?|sections?|§|questions?|exercises?|Q)\s*\d+(?:\s*(?:and|to|,|-|–)\s*\d+\b(?!,\d))*"
+)
+WHOLE = re.compile(r"(?<![\w.`§,-])(\d{1,3}(?:,\d{3})+|\d+)(?![\w`%]|,\d|\.\d|\s?%)")
 # decimals with two or more places, and percentages: what measurements are printed as
 MEASURED_LOOKING = re.compile(r"(?<![\w.`])(\d+\.\d{2,}|\d+(?:\.\d+)?\s?%)(?![\w`])")
 NOT_PROSE = [
@@ -30,12 +94,38 @@ def typed_numbers(markdown: str) -> list[str]:
     return [m.group(1).replace(" ", "") for m in MEASURED_LOOKING.finditer(markdown)]
 
 
+def typed_whole_numbers(markdown: str) -> list[str]:
+    """Whole numbers from 13 up in prose, years (1900-2099) left out, as typed (``11,314``)."""
+    for pattern in NOT_PROSE:
+        markdown = pattern.sub(" ", markdown)
+    markdown = REFERENCES.sub(" ", markdown)
+    numbers = [m.group(1) for m in WHOLE.finditer(markdown)]
+    return [
+        n
+        for n in numbers
+        if int(n.replace(",", "")) >= 13 and not (1900 <= int(n.replace(",", "")) <= 2099 and "," not in n)
+    ]
+
+
+def code_literals(notebook) -> set[str]:
+    return {
+        number.replace("_", "")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for number in re.findall(r"(?<![\w.])\d[\d_]*(?![\w.])", cell.source)
+    }
+
+
 def test_the_finder_sees_typed_numbers_and_skips_glued_ones():
     assert typed_numbers("accuracy 0.852, up 3.1% ({glue:text}`acc:.3f`), `x = 0.25`, $0.125$") == [
         "0.852",
         "3.1%",
     ]
     assert typed_numbers("section 5.5, 11,314 messages, 2019") == []
+    assert typed_whole_numbers(
+        "section 5.5, chapters 4 and 5, 11,314 messages, 640 steps, 6 layers, 15% of, (Lang, 1995), "
+        "{glue:text}`n_test:,` messages, `max_length=128`"
+    ) == ["11,314", "640"]
 
 
 @pytest.mark.parametrize("path", notebooks.book_notebooks(), ids=lambda p: p.name)
@@ -46,6 +136,29 @@ def test_measured_numbers_in_prose_are_glued(path):
             continue
         typed += [f"cell {index}: {number}" for number in typed_numbers(cell.source) if number not in ALLOWED]
     assert not typed, f"{path.name} types numbers a cell should glue: {typed}"
+
+
+@pytest.mark.parametrize("path", notebooks.book_notebooks(), ids=lambda p: p.name)
+def test_whole_numbers_in_prose_are_glued_or_listed(path):
+    notebook = nbformat.read(path, as_version=4)
+    allowed = TYPED_WHOLE_NUMBERS.get(path.stem, {})
+    typed, used = [], set()
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "markdown" or notebooks.RUNTIME_TAG in cell.metadata.get("tags", []):
+            continue
+        for number in typed_whole_numbers(cell.source):
+            if number in allowed:
+                used.add(number)
+            else:
+                typed.append(f"cell {index}: {number}")
+    assert not typed, (
+        f"{path.name} types whole numbers a cell should glue (or list them with a reason): {typed}"
+    )
+    assert used == set(allowed), f"{path.name}: listed but no longer typed: {sorted(set(allowed) - used)}"
+    literals = code_literals(notebook)
+    settings = {n for n, reason in allowed.items() if reason.startswith("setting")}
+    missing = {n for n in settings if n.replace(",", "") not in literals}
+    assert not missing, f"{path.name}: settings typed in prose but absent from its code: {sorted(missing)}"
 
 
 @pytest.mark.parametrize("path", notebooks.book_notebooks(), ids=lambda p: p.name)
