@@ -50,6 +50,9 @@ VENDOR_VARIABLE = "LMCORE_VENDOR"
 ASSETS_VARIABLE = "LMCORE_VIEW_ASSETS"
 LIBRARIES = ("jquery/dist/jquery.min.js", "d3/dist/d3.min.js")  # order matters: both before the shim
 _REQUIRE_TAG = re.compile(r"<script[^>]*require\.min\.js[^>]*>\s*</script>", re.IGNORECASE)
+# bertviz substitutes its data for every "PYTHON_PARAMS" in its script, including the one in a
+# comment beside the real one: a second copy of every attention weight, half of a stored view
+_PARAMS_COPY_IN_COMMENT = re.compile(r"// HACK: .*? is a template marker that is replaced by actual params\.")
 _SHIM = (
     "window.require = {config: function () {}};"
     "window.requirejs = function (deps, callback) { callback(window.jQuery, window.d3); };"
@@ -149,7 +152,7 @@ def _iframe(view_html: str, height: int, title: str, picture: str):
                 file=sys.stderr,
             )
             return HTML(view_html)  # bertviz's ordinary behaviour
-    body = _REQUIRE_TAG.sub("", view_html)
+    body = _PARAMS_COPY_IN_COMMENT.sub("", _REQUIRE_TAG.sub("", view_html))
     view_id = "lmcore-view-" + hashlib.sha256((title + body).encode()).hexdigest()[:12]
     document = (
         "<!doctype html><html><head><meta charset='utf-8'>"

@@ -99,12 +99,9 @@ def typed_whole_numbers(markdown: str) -> list[str]:
     for pattern in NOT_PROSE:
         markdown = pattern.sub(" ", markdown)
     markdown = REFERENCES.sub(" ", markdown)
-    numbers = [m.group(1) for m in WHOLE.finditer(markdown)]
-    return [
-        n
-        for n in numbers
-        if int(n.replace(",", "")) >= 13 and not (1900 <= int(n.replace(",", "")) <= 2099 and "," not in n)
-    ]
+    numbers = [(m.group(1), int(m.group(1).replace(",", ""))) for m in WHOLE.finditer(markdown)]
+    is_year = lambda typed, value: 1900 <= value <= 2099 and "," not in typed  # noqa: E731
+    return [typed for typed, value in numbers if value >= 13 and not is_year(typed, value)]
 
 
 def code_literals(notebook) -> set[str]:

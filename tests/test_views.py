@@ -105,3 +105,9 @@ def test_stored_views_reference_the_books_static_copies(monkeypatch, tmp_path):
         frame = next(f for f in page.frames if f != page.main_frame)
         assert frame.locator("line").count() >= len(TOKENS) ** 2
         assert log.blocked == [] and log.page_errors == []
+
+
+def test_views_store_the_attention_weights_once():
+    """bertviz pastes its data into a comment too; a stored view keeps one copy."""
+    for view in (views.head_view(random_attention(), TOKENS), views.model_view(random_attention(), TOKENS)):
+        assert view.data.count("&quot;left_text&quot;") == 1
