@@ -76,6 +76,7 @@ TYPED_WHOLE_NUMBERS = {
 REFERENCES = re.compile(
     r"(?i)(chapters?|sections?|§|questions?|exercises?|Q)\s*\d+(?:\s*(?:and|to|,|-|–)\s*\d+\b(?!,\d))*"
 )
+# whole numbers as typed, thousands separators included ("11,314"), not part of a decimal or a percentage
 WHOLE = re.compile(r"(?<![\w.`§,-])(\d{1,3}(?:,\d{3})+|\d+)(?![\w`%]|,\d|\.\d|\s?%)")
 # decimals with two or more places, and percentages: what measurements are printed as
 MEASURED_LOOKING = re.compile(r"(?<![\w.`])(\d+\.\d{2,}|\d+(?:\.\d+)?\s?%)(?![\w`])")
@@ -88,17 +89,27 @@ NOT_PROSE = [
 ]
 
 
-def typed_numbers(markdown: str) -> list[str]:
+def prose(markdown: str) -> str:
+    """The markdown with glued values, code, math and link targets blanked out."""
     for pattern in NOT_PROSE:
         markdown = pattern.sub(" ", markdown)
-    return [m.group(1).replace(" ", "") for m in MEASURED_LOOKING.finditer(markdown)]
+    return markdown
+
+
+def prose_cells(notebook):
+    """``(index, source)`` of the markdown cells a reader reads (the run-time stamp is written by a tool)."""
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "markdown" and notebooks.RUNTIME_TAG not in cell.metadata.get("tags", []):
+            yield index, cell.source
+
+
+def typed_numbers(markdown: str) -> list[str]:
+    return [m.group(1).replace(" ", "") for m in MEASURED_LOOKING.finditer(prose(markdown))]
 
 
 def typed_whole_numbers(markdown: str) -> list[str]:
     """Whole numbers from 13 up in prose, years (1900-2099) left out, as typed (``11,314``)."""
-    for pattern in NOT_PROSE:
-        markdown = pattern.sub(" ", markdown)
-    markdown = REFERENCES.sub(" ", markdown)
+    markdown = REFERENCES.sub(" ", prose(markdown))
     numbers = [(m.group(1), int(m.group(1).replace(",", ""))) for m in WHOLE.finditer(markdown)]
     is_year = lambda typed, value: 1900 <= value <= 2099 and "," not in typed  # noqa: E731
     return [typed for typed, value in numbers if value >= 13 and not is_year(typed, value)]
@@ -127,11 +138,12 @@ def test_the_finder_sees_typed_numbers_and_skips_glued_ones():
 
 @pytest.mark.parametrize("path", notebooks.book_notebooks(), ids=lambda p: p.name)
 def test_measured_numbers_in_prose_are_glued(path):
-    typed = []
-    for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
-        if cell.cell_type != "markdown" or notebooks.RUNTIME_TAG in cell.metadata.get("tags", []):
-            continue
-        typed += [f"cell {index}: {number}" for number in typed_numbers(cell.source) if number not in ALLOWED]
+    typed = [
+        f"cell {index}: {number}"
+        for index, source in prose_cells(nbformat.read(path, as_version=4))
+        for number in typed_numbers(source)
+        if number not in ALLOWED
+    ]
     assert not typed, f"{path.name} types numbers a cell should glue: {typed}"
 
 
@@ -140,10 +152,8 @@ def test_whole_numbers_in_prose_are_glued_or_listed(path):
     notebook = nbformat.read(path, as_version=4)
     allowed = TYPED_WHOLE_NUMBERS.get(path.stem, {})
     typed, used = [], set()
-    for index, cell in enumerate(notebook.cells):
-        if cell.cell_type != "markdown" or notebooks.RUNTIME_TAG in cell.metadata.get("tags", []):
-            continue
-        for number in typed_whole_numbers(cell.source):
+    for index, source in prose_cells(notebook):
+        for number in typed_whole_numbers(source):
             if number in allowed:
                 used.add(number)
             else:
