@@ -60,6 +60,7 @@ bench: setup
 	$(BIN)/python bench/transformer.py
 	$(BIN)/python bench/bert.py
 	$(BIN)/python bench/finetune.py
+	$(BIN)/python bench/optimizer_step.py
 
 bench-news: setup  # about an hour on 2 cores: writes the record chapter 5 shows
 	$(BIN)/python bench/news_recipe.py --output book/results/news/recipe-comparison.json

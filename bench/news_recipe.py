@@ -92,13 +92,16 @@ def run_recipe(name, config, texts, labels, eval_every, target, tokenizer):
     fit_texts, val_texts = [texts[i] for i in fit_index], [texts[i] for i in val_index]
     fit_labels, val_labels = labels[fit_index], labels[val_index]
     batches = length_bucketed_batches(
-        encode_texts(tokenizer, fit_texts, config.max_length, config.truncation),
+        encode_texts(tokenizer, fit_texts, config.max_length, config.truncation, config.head_share),
         fit_labels.tolist(),
         config.batch_size,
         seed=config.seed,
     )
     val_batches = length_bucketed_batches(
-        encode_texts(tokenizer, val_texts, config.max_length, config.truncation), None, 64, seed=None
+        encode_texts(tokenizer, val_texts, config.max_length, config.truncation, config.head_share),
+        None,
+        64,
+        seed=None,
     )
     model = freeze_lower_layers(new_classifier(20, config.pooling, config.dropout), config.freeze_layers)
     longest = max(batches, key=lambda batch: batch["input_ids"].numel())
@@ -129,7 +132,7 @@ def run_recipe(name, config, texts, labels, eval_every, target, tokenizer):
     )
     start = time.perf_counter()
     views, owners = encode_windows(
-        tokenizer, val_texts, config.max_length, config.truncation, config.test_windows
+        tokenizer, val_texts, config.max_length, config.truncation, config.test_windows, config.head_share
     )
     probabilities = average_views(
         predict_proba(model, length_bucketed_batches(views, None, 64, seed=None)), owners, len(val_texts)

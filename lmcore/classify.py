@@ -91,19 +91,26 @@ def freeze_lower_layers(classifier, layers: int):
 
 
 def encode_texts(
-    tokenizer, texts: Sequence[str], max_length: int, truncation: str = "head"
+    tokenizer, texts: Sequence[str], max_length: int, truncation: str = "head", head_share: float = 0.25
 ) -> list[list[int]]:
     """Token ids ``[CLS] ... [SEP]`` of at most ``max_length`` per text.
 
-    ``truncation="head"`` keeps the first tokens; ``"head+tail"`` keeps the first quarter of the
-    budget from the start of the text and the rest from its end.
+    ``truncation="head"`` keeps the first tokens; ``"head+tail"`` keeps ``head_share`` of the
+    budget (a quarter, as in Sun et al.) from the start of the text and the rest from its end.
     """
-    budget = _check_length_and_truncation(max_length, truncation)
-    return [_truncated(tokenizer, ids, budget, truncation) for ids in _wordpieces(tokenizer, texts)]
+    budget = _check_length_and_truncation(max_length, truncation, head_share)
+    return [
+        _truncated(tokenizer, ids, budget, truncation, head_share) for ids in _wordpieces(tokenizer, texts)
+    ]
 
 
 def encode_windows(
-    tokenizer, texts: Sequence[str], max_length: int, truncation: str = "head", windows: int = 0
+    tokenizer,
+    texts: Sequence[str],
+    max_length: int,
+    truncation: str = "head",
+    windows: int = 0,
+    head_share: float = 0.25,
 ) -> tuple[list[list[int]], list[int]]:
     """Several views of each text, for averaging predictions at test time.
 
@@ -115,10 +122,10 @@ def encode_windows(
     """
     if not isinstance(windows, int) or windows < 0:
         raise ValueError(f"windows must be a non-negative integer; got {windows!r}")
-    budget = _check_length_and_truncation(max_length, truncation)
+    budget = _check_length_and_truncation(max_length, truncation, head_share)
     pieces = _wordpieces(tokenizer, texts)
     encodings, owners = (
-        [_truncated(tokenizer, ids, budget, truncation) for ids in pieces],
+        [_truncated(tokenizer, ids, budget, truncation, head_share) for ids in pieces],
         list(range(len(texts))),
     )
     for owner, ids in enumerate(pieces):
@@ -133,7 +140,7 @@ def encode_windows(
     return encodings, owners
 
 
-def _check_length_and_truncation(max_length: int, truncation: str) -> int:
+def _check_length_and_truncation(max_length: int, truncation: str, head_share: float) -> int:
     """The token budget between ``[CLS]`` and ``[SEP]``, after checking the arguments."""
     expect_positive_int("max_length", max_length)
     if max_length < 8:
@@ -142,11 +149,12 @@ def _check_length_and_truncation(max_length: int, truncation: str) -> int:
         )
     if truncation not in TRUNCATIONS:
         raise ValueError(f"truncation must be one of {TRUNCATIONS}; got {truncation!r}")
+    expect_probability("head_share", head_share)
     return max_length - 2
 
 
-def _truncated(tokenizer, ids: list[int], budget: int, truncation: str) -> list[int]:
-    head = budget if truncation == "head" else budget // 4
+def _truncated(tokenizer, ids: list[int], budget: int, truncation: str, head_share: float) -> list[int]:
+    head = budget if truncation == "head" else int(budget * head_share)
     if len(ids) > budget:
         ids = ids[:head] + (ids[len(ids) - (budget - head) :] if budget > head else [])
     return [tokenizer.cls_token_id] + ids + [tokenizer.sep_token_id]

@@ -257,7 +257,10 @@ def fit(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
     progress = progress and rank == 0
-    optimizer = torch.optim.AdamW(parameter_groups(model, weight_decay), lr=lr)
+    # fused: one kernel updates every parameter (bench/optimizer_step.py: about 4 times faster on
+    # a 2-core CPU for MiniLM's 23 million); other devices, such as Apple's MPS, keep the loop
+    fused = True if device.type in ("cpu", "cuda") else None
+    optimizer = torch.optim.AdamW(parameter_groups(model, weight_decay), lr=lr, fused=fused)
     total_steps = epochs * steps_per_epoch
     scheduler = warmup_then_decay(optimizer, math.ceil(warmup_fraction * total_steps), total_steps)
     if eval_every is not None:

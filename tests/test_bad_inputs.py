@@ -413,6 +413,12 @@ CASES = [
         "truncation",
     ),
     (
+        "encode_texts head_share 1",
+        lambda: classify.encode_texts(tokenizer(), ["a"], 16, "head+tail", head_share=1.0),
+        ValueError,
+        "head_share",
+    ),
+    (
         "encode_windows windows -1",
         lambda: classify.encode_windows(tokenizer(), ["a"], 16, windows=-1),
         ValueError,
@@ -485,6 +491,7 @@ CASES = [
     ("ProjectConfig dropout 1", lambda: ProjectConfig(dropout=1.0), ValueError, "dropout"),
     ("ProjectConfig pooling", lambda: ProjectConfig(pooling="max"), ValueError, "pooling"),
     ("ProjectConfig truncation", lambda: ProjectConfig(truncation="tail"), ValueError, "truncation"),
+    ("ProjectConfig head_share -0.1", lambda: ProjectConfig(head_share=-0.1), ValueError, "head_share"),
     ("ProjectConfig setting", lambda: ProjectConfig(setting="clean"), ValueError, "setting"),
     ("ProjectConfig bf16 'yes'", lambda: ProjectConfig(bf16="yes"), TypeError, "bf16"),
     (

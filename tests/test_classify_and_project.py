@@ -56,6 +56,8 @@ def test_encode_texts_truncates_head_or_head_and_tail(tokenizer):
     full = tokenizer(text, add_special_tokens=False)["input_ids"]
     assert head[1:-1] == full[:18]
     assert both[1:5] == full[:4] and both[5:-1] == full[-14:]
+    half = encode_texts(tokenizer, [text], max_length=20, truncation="head+tail", head_share=0.5)[0]
+    assert half[1:10] == full[:9] and half[10:-1] == full[-9:]
     assert len(encode_texts(tokenizer, ["short text"], max_length=20)[0]) == 4
     with pytest.raises(ValueError, match="truncation must be one of"):
         encode_texts(tokenizer, ["x"], 20, truncation="tail")
@@ -71,6 +73,9 @@ def test_encode_windows_cover_a_long_text_from_first_to_last_token(tokenizer):
     windows = [ids[1:-1] for ids in encodings[2:]]
     assert all(len(ids) == 18 for ids in windows)
     assert windows[0] == full[:18] and windows[-1] == full[-18:]
+    # the head share changes the truncated view only
+    shared, _ = encode_windows(tokenizer, [long_text], 20, "head+tail", windows=3, head_share=0.5)
+    assert shared[0] != encodings[0] and shared[1:] == encodings[2:]
     middle = (len(full) - 18) // 2
     assert windows[1] == full[middle : middle + 18] or windows[1] == full[middle + 1 : middle + 19]
     # never more windows than it takes to cover the text
