@@ -176,8 +176,10 @@ class ProjectConfig:
 
 # The book's recipe for each setting (chapter 5 shows the validation runs behind each choice).
 RECIPES = {
-    "full": ProjectConfig(setting="full", max_length=192, epochs=2, freeze_layers=0, test_windows=4),
-    "removed": ProjectConfig(setting="removed", max_length=128, epochs=2, freeze_layers=0, test_windows=4),
+    "full": ProjectConfig(setting="full", max_length=192, epochs=2, lr=2e-4, freeze_layers=0, test_windows=4),
+    "removed": ProjectConfig(
+        setting="removed", max_length=128, epochs=2, lr=2e-4, freeze_layers=0, test_windows=4
+    ),
 }
 
 
