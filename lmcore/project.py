@@ -99,7 +99,7 @@ __all__ = [
 SETTINGS = {"full": (), "removed": ("headers", "footers", "quotes")}
 DATA_FIELDS = ("data_file", "test_file")
 # Configuration fields added after some runs were stored, with the value those runs had
-ADDED_FIELDS = {"data_file": None, "test_file": None, "head_share": 0.25}
+ADDED_FIELDS = {**dict.fromkeys(DATA_FIELDS), "head_share": 0.25}
 TEST_FRACTION = 0.2  # of data_file held out as the test set when there is no test_file
 TEST_SPLIT_SEED = 0  # that test set is the same whatever the run's seed
 CALIBRATION_FOLDS = 3  # the TF-IDF baseline's cross-validated calibration (classify.tfidf_baseline)
@@ -178,7 +178,7 @@ class ProjectConfig:
 RECIPES = {
     "full": ProjectConfig(setting="full", max_length=192, epochs=2, lr=2e-4, freeze_layers=0, test_windows=4),
     "removed": ProjectConfig(
-        setting="removed", max_length=128, epochs=2, lr=2e-4, freeze_layers=0, test_windows=4
+        setting="removed", max_length=256, epochs=2, lr=2e-4, freeze_layers=0, test_windows=4
     ),
 }
 
