@@ -278,14 +278,26 @@ def predict_texts(
     autocast_dtype: torch.dtype | None = None,
     windows: int = 0,
     progress: bool = False,
+    head_share: float = 0.25,
 ) -> np.ndarray:
     """Class probabilities ``(len(texts), n_classes)`` of raw texts.
 
     With ``windows > 0``, a long text's probabilities are the mean over its views from
     :func:`encode_windows` (test-time averaging: more of each text read, at more inference cost).
+    ``truncation`` and ``head_share`` pick the view as in :func:`encode_texts`: give the values
+    the model was fine-tuned with.
     """
     view_probabilities, owners = predict_views(
-        classifier, tokenizer, texts, max_length, truncation, batch_size, autocast_dtype, windows, progress
+        classifier,
+        tokenizer,
+        texts,
+        max_length,
+        truncation,
+        batch_size,
+        autocast_dtype,
+        windows,
+        progress,
+        head_share,
     )
     return average_views(view_probabilities, owners, len(texts))
 
@@ -300,12 +312,13 @@ def predict_views(
     autocast_dtype: torch.dtype | None = None,
     windows: int = 0,
     progress: bool = False,
+    head_share: float = 0.25,
 ) -> tuple[np.ndarray, list[int]]:
     """Class probabilities of every view from :func:`encode_windows`, and each view's text.
 
     The first ``len(texts)`` rows are the truncated views alone (what ``windows=0`` predicts).
     """
-    encodings, owners = encode_windows(tokenizer, texts, max_length, truncation, windows)
+    encodings, owners = encode_windows(tokenizer, texts, max_length, truncation, windows, head_share)
     batches = length_bucketed_batches(encodings, None, batch_size, seed=None)
     return predict_proba(
         classifier, batches, autocast_dtype, progress
@@ -332,6 +345,7 @@ def fine_tune(
     *,
     max_length: int = 128,
     truncation: str = "head",
+    head_share: float = 0.25,
     epochs: int = 2,
     batch_size: int = 16,
     lr: float = 1e-4,
@@ -351,13 +365,16 @@ def fine_tune(
     if len(texts) != len(labels):
         raise ValueError(f"got {len(texts)} texts but {len(labels)} labels")
     batches = length_bucketed_batches(
-        encode_texts(tokenizer, texts, max_length, truncation), list(labels), batch_size, seed=seed
+        encode_texts(tokenizer, texts, max_length, truncation, head_share),
+        list(labels),
+        batch_size,
+        seed=seed,
     )
     evaluate = None
     if validation is not None:
         val_texts, val_labels = validation
         val_batches = length_bucketed_batches(
-            encode_texts(tokenizer, val_texts, max_length, truncation), None, 64, seed=None
+            encode_texts(tokenizer, val_texts, max_length, truncation, head_share), None, 64, seed=None
         )
 
         def evaluate(model):

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from lmcore import bert as B
-from lmcore import checkpoints, project
+from lmcore import checkpoints, classify, project
 from lmcore.classify import (
     average_views,
     encode_texts,
@@ -104,10 +104,50 @@ def test_predict_texts_averages_the_views_of_each_text(tokenizer):
     np.testing.assert_allclose(averaged[0], views[np.array(owners) == 0].mean(0), rtol=1e-6)
     np.testing.assert_allclose(averaged[1], views[1], rtol=1e-6)
     np.testing.assert_allclose(averaged.sum(1), 1.0, rtol=1e-6)
+    # another head share reads other views of the long text (the one the model was trained on)
+    half_views, half_owners = encode_windows(tokenizer, texts, 24, "head+tail", windows=2, head_share=0.5)
+    half = predict_texts(classifier, tokenizer, texts, 24, "head+tail", windows=2, head_share=0.5)
+    expected = average_views(
+        predict_proba(classifier, length_bucketed_batches(half_views, None, 8, seed=None)), half_owners, 2
+    )
+    np.testing.assert_allclose(half, expected, rtol=1e-6)
+    assert half_views[0] != encodings[0]  # the truncated view itself changed
     with pytest.raises(ValueError, match="owners must name every text"):
         average_views(views, owners, 3)
     with pytest.raises(ValueError, match="rows of probabilities but"):
         average_views(views, owners[:-1], 2)
+
+
+def test_fine_tune_trains_and_validates_on_views_of_the_head_share_it_is_given(tokenizer, monkeypatch):
+    shares = []
+    real_encode_texts = classify.encode_texts
+
+    def recording_encode_texts(tokenizer, texts, max_length, truncation="head", head_share=0.25):
+        shares.append(head_share)
+        return real_encode_texts(tokenizer, texts, max_length, truncation, head_share)
+
+    monkeypatch.setattr(classify, "encode_texts", recording_encode_texts)
+    torch.manual_seed(0)
+    classifier = B.BertForSequenceClassification(
+        B.BertModel(
+            B.BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+        ),
+        2,
+    )
+    texts, labels = [" ".join(f"w{i}" for i in range(60)), "a short one"], [0, 1]
+    classify.fine_tune(
+        classifier,
+        tokenizer,
+        texts,
+        labels,
+        max_length=24,
+        truncation="head+tail",
+        head_share=0.5,
+        epochs=1,
+        batch_size=2,
+        validation=(texts, labels),
+    )
+    assert shares == [0.5, 0.5]  # the training texts, then the validation texts
 
 
 def test_length_buckets_pad_little_and_keep_every_text_once():
