@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import matplotlib
+import pytest
 
 matplotlib.use("Agg")
 os.environ.setdefault("LMCORE_MODE", "quick")
@@ -23,3 +24,52 @@ if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
 REPO = Path(__file__).resolve().parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+
+# ---------------------------------------------------------------- prose expressions under nbval
+# nbval runs a notebook's code cells only. A markdown cell's {eval} expressions are evaluated too
+# (as JupyterLab with jupyterlab-myst does when a reader runs the cell), by a test item placed
+# where the cell is: an expression that fails in quick mode fails the test run.
+
+
+def _prose_item(notebook_file, index, expressions):
+    from nbformat.v4 import new_code_cell
+    from nbval.plugin import IPyNbCell
+
+    checks = "\n".join(
+        f"eval({expression!r})  # markdown cell {index}: {{eval}}`{expression}`" for expression in expressions
+    )
+    cell = new_code_cell(checks)
+    options = {"check": False, "check_exception": False, "skip": False}
+    return IPyNbCell.from_parent(
+        notebook_file, name=f"Cell {index} (prose)", cell_num=index, cell=cell, options=options
+    )
+
+
+def _with_prose_items(notebook_file):
+    from tools.notebooks import prose_expressions
+
+    original_collect = notebook_file.collect
+
+    def collect():
+        code_items = iter(list(original_collect()))  # reads notebook_file.nb
+        for index, cell in enumerate(notebook_file.nb.cells):
+            if cell.cell_type == "code":
+                yield next(code_items)
+            elif expressions := prose_expressions(cell.source):
+                yield _prose_item(notebook_file, index, expressions)
+
+    notebook_file.collect = collect
+    return notebook_file
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_collect_file(file_path, parent):
+    outcome = yield
+    if file_path.suffix != ".ipynb":
+        return
+    from nbval.plugin import IPyNbFile
+
+    outcome.force_result(
+        [_with_prose_items(f) if isinstance(f, IPyNbFile) else f for f in outcome.get_result()]
+    )

@@ -21,7 +21,7 @@ from .attention import (
     padding_mask,
     scaled_dot_product_attention,
 )
-from .budget import is_quick, mode, pick, seed_everything
+from .budget import is_quick, mode, mode_line, pick, seed_everything
 from .display import as_table, show_source
 from .plot import plot_attention, plot_attention_grid
 
@@ -35,6 +35,7 @@ __all__ = [
     "scaled_dot_product_attention",
     "is_quick",
     "mode",
+    "mode_line",
     "pick",
     "seed_everything",
     "plot_attention",

@@ -4,7 +4,9 @@ Every notebook runs in one of two modes, chosen by one environment variable:
 
 * ``LMCORE_MODE=full`` (the default): the sizes the book's stored outputs were produced with.
 * ``LMCORE_MODE=quick``: the same code on smaller data and fewer steps, so the test suite can
-  re-run every notebook in minutes. Asserts hold in both modes.
+  re-run every notebook in minutes. It checks that every line runs; a claim that needs the
+  full sizes (one model beats another) is asserted in full mode only, and a notebook says which
+  mode it runs in its first output line (:func:`mode_line`).
 
 Notebooks never read the variable themselves; they ask :func:`pick` for a size.
 """
@@ -32,6 +34,16 @@ def mode() -> str:
 def is_quick() -> bool:
     """True when the notebooks run in quick mode (the tests)."""
     return mode() == "quick"
+
+
+def mode_line() -> str:
+    """One line for a notebook's first cell: the mode, and what it means for the numbers shown."""
+    if is_quick():
+        return (
+            "quick mode (LMCORE_MODE=quick), the tests' mode: tiny samples check that every line "
+            "runs; its numbers are not the book's, and the text's claims are checked in full mode"
+        )
+    return "full mode: the sizes the book's numbers and claims were measured with"
 
 
 def pick(*, full, quick):

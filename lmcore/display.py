@@ -1,5 +1,9 @@
-"""Small helpers that show things in a notebook: lmcore's own source, matrices as tables, and
-computed numbers for the prose (:func:`glue`)."""
+"""Small helpers that show things in a notebook: lmcore's own source, and matrices as tables.
+
+Numbers in a chapter's prose are MyST inline expressions (``{eval}`f"{accuracy:.3f}"` ``) over the
+notebook's variables, so they need no helper here: JupyterLab (with jupyterlab-myst) evaluates
+them when a reader runs the cell, and the book shows the results the full-mode run stored.
+"""
 
 from __future__ import annotations
 
@@ -10,38 +14,27 @@ import numpy as np
 import pandas as pd
 import torch
 
-__all__ = ["show_source", "as_table", "glue"]
+__all__ = ["show_source", "as_table"]
 
 
-def show_source(obj):
-    """Display the source code of an lmcore function or class, syntax-highlighted.
+def show_source(*objects) -> None:
+    """Display the source code of one or more lmcore functions or classes, syntax-highlighted.
 
-    The chapters call this instead of copying code, so what the reader reads is what runs.
+    The chapters call this instead of copying code, so what the reader reads is what runs. Each
+    object is shown as its own block, in the order given.
     """
-    from IPython.display import Code
+    from IPython.display import Code, display
 
-    try:
-        source = inspect.getsource(obj)
-    except (TypeError, OSError) as error:
-        raise ValueError(f"no Python source is available for {obj!r}: {error}") from None
-    return Code(source, language="python")
-
-
-def glue(name: str, value):
-    """Keep a computed ``value`` under ``name`` for the chapter's prose, and return it.
-
-    The book's text cites it as ``{glue:text}`name:.3f``` (MyST-NB), so a number in a sentence
-    is the number the cell computed, never one typed by hand. Outside the book's tools (no
-    ``myst_nb`` installed) nothing is stored and the value is simply returned.
-    """
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(f"name must be a Python-identifier-like string; got {name!r}")
-    try:
-        from myst_nb import glue as store
-    except ImportError:
-        return value
-    store(name, value.item() if isinstance(value, np.generic) else value, display=False)
-    return value
+    if not objects:
+        raise TypeError("show_source needs at least one function or class; got none")
+    sources = []
+    for obj in objects:  # every source is read before anything is shown
+        try:
+            sources.append(inspect.getsource(obj))
+        except (TypeError, OSError) as error:
+            raise ValueError(f"no Python source is available for {obj!r}: {error}") from None
+    for source in sources:
+        display(Code(source, language="python"))
 
 
 def as_table(

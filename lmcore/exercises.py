@@ -105,6 +105,17 @@ def _integer(name: str, value) -> int:
     return int(number)
 
 
+def _boolean(name: str, value) -> bool:
+    """True or False, as a Python, NumPy or 0-d torch boolean (or 0 / 1)."""
+    if isinstance(value, torch.Tensor | np.ndarray):
+        size = value.numel() if isinstance(value, torch.Tensor) else value.size
+        if size == 1:
+            value = value.item()
+    if isinstance(value, bool | np.bool_) or (isinstance(value, int | np.integer) and value in (0, 1)):
+        return bool(value)
+    raise TypeError(f"your answer `{name}` must be True or False; got {value!r}")
+
+
 def _within(answer: float, expected: float, decimals: int) -> bool:
     """As precise as a value printed with ``decimals`` decimals: within one unit of the last digit."""
     return abs(answer - expected) <= 10.0**-decimals * (1 + 1e-9)
@@ -167,13 +178,13 @@ def check_attention(query, key, value, your_output, mask=None, tolerance: float 
     """Is ``your_output`` softmax(Q K^T / sqrt(d_k) (+ mask)) V, checked against PyTorch's SDPA?"""
     if _unanswered(your_output=your_output):
         return
-    tensors = {"query": query, "key": key, "value": value, "your_output": your_output}
-    for name, tensor in tensors.items():
-        if not isinstance(tensor, torch.Tensor):
-            what = f"your answer `{name}`" if name.startswith("your_") else name
-            raise TypeError(f"{what} must be a torch.Tensor; got {type(tensor).__name__}")
+    query, key, value = (torch.as_tensor(np.asarray(t, dtype=float)) for t in (query, key, value))
+    your_output = _tensor("your_output", your_output)  # a tensor or a NumPy array
     expected = torch.nn.functional.scaled_dot_product_attention(
-        query.double(), key.double(), value.double(), attn_mask=None if mask is None else mask
+        query.double(),
+        key.double(),
+        value.double(),
+        attn_mask=None if mask is None else torch.as_tensor(mask),
     )
     hint = (
         "softmax(Q K^T / sqrt(d_k)) V: scores of every query against every key, divided by sqrt(d_k) "
@@ -222,14 +233,10 @@ def check_zeroed_token(X, W_Q, W_K, W_V, token: int, your_weights, your_changed_
         rows == expected_rows,
         f"rows {rows} are not the rows that change.",
         "compare your new table with the original `weights`, row by row (0 = first token): a row "
-        "changes when any of its numbers does. The zeroed token's query changes, and so does its "
-        "key, which every query scores.",
+        "changes when any of its numbers does. Revisit step 1 of section 1.3: which vectors does "
+        "the changed token take part in, and which scores use them?",
     )
-    uniform = bool(torch.allclose(after[token], torch.full_like(after[token], 1 / len(after))))
-    _passed(
-        f"rows {expected_rows} change; the new weights, to 3 decimals: {_rounded(after, 3)}"
-        + (f" (row {token} is uniform: its query is zero, so all its scores are 0)" if uniform else "")
-    )
+    _passed(f"rows {expected_rows} change; the new weights, to 3 decimals: {_rounded(after, 3)}")
 
 
 def check_permuted_attention(X, W_Q, W_K, W_V, permutation, your_shuffled_output) -> None:
@@ -316,9 +323,9 @@ def check_next_token_head(sentence, your_next_weights) -> None:
     peaks = weights.argmax(dim=-1)
     targets = torch.arange(1, n)
     hint = (
-        "row i must put most of its weight on column i + 1. In the previous-token head the key of "
-        "token j carries the position code of j + 1; for the next token it must carry the code of "
-        "j - 1."
+        "row i must put most of its weight on column i + 1. Revisit head 0 of section 1.7: its "
+        "queries and keys carry position codes, and a shift between the two decides which key "
+        "each query matches."
     )
     if n > 2 and bool((peaks[1:] == torch.arange(n - 1)).all()):
         hint = "your head attends to the previous token (row i peaks at column i - 1); " + hint
@@ -515,8 +522,7 @@ def check_sep_head(attention, tokens, your_sep_layer, your_sep_head, your_same_h
     queries (between [CLS] and the last [SEP]), is largest, and whether it is also the [CLS] head."""
     if _unanswered(your_sep_layer=your_sep_layer, your_sep_head=your_sep_head, your_same_head=your_same_head):
         return
-    if not isinstance(your_same_head, bool | np.bool_):
-        raise TypeError(f"your answer `your_same_head` must be True or False; got {your_same_head!r}")
+    your_same_head = _boolean("your_same_head", your_same_head)
     attention = torch.as_tensor(attention).double()
     heads = attention.shape[1]
     sep = [i for i, t in enumerate(tokens) if t == "[SEP]"]
@@ -663,12 +669,16 @@ def check_macro_f1(matrix, your_answer, decimals: int = 4) -> None:
         "rows and columns are swapped: rows are the true classes, columns the predictions.": f1_score(
             labels_predicted, labels_true, average="macro", labels=range(len(matrix)), zero_division=0
         ),
-        "give it as a fraction between 0 and 1, not a percentage.": 100 * expected,
     }
-    for mistake, value in mistakes.items():
-        if _within(answer, value, decimals) and not _within(value, expected, decimals):
-            hint = f"{mistake.rstrip('.')}; {hint}"
-            break
+    close = [
+        (abs(answer - value), mistake)
+        for mistake, value in mistakes.items()
+        if _within(answer, value, decimals) and not _within(value, expected, decimals)
+    ]
+    if 1 < answer <= 100:
+        hint = f"give it as a fraction between 0 and 1, not a percentage; {hint}"
+    elif close:
+        hint = f"{min(close)[1].rstrip('.')}; {hint}"
     _require(
         _within(answer, expected, decimals),
         f"your macro F1 should be the plain mean of the per-class F1 scores; {answer:.{decimals}f} is not.",
@@ -709,7 +719,7 @@ def check_leaking_part(train_index, test_index, your_accuracies, your_part) -> N
         )
     given = {}
     for key, value in your_accuracies.items():
-        parts = [p for p in NEWSGROUP_PARTS if p in str(key)]
+        parts = [p for p in NEWSGROUP_PARTS if p in str(key).lower()]
         if len(parts) == 1:
             given[parts[0]] = _number(f"your_accuracies[{key!r}]", value)
     _require(
@@ -880,21 +890,21 @@ def check_attention_parameters(d_model: int, num_heads: int, your_answer, bias: 
     expected = 4 * d_model * d_model + (4 * d_model if bias else 0)
     answer = _number("your_answer", your_answer)
     hint = (
-        f"four d_model x d_model projections (Q, K, V, output){' with biases' if bias else ''}; "
-        "the number of heads does not change it, the heads split d_model between them."
+        "read the __init__ of lmcore.MultiHeadAttention (chapter 1, section 1.6): count the weights "
+        "and biases of every linear layer it creates, with d_model and the heads of this question."
     )
     if bias and answer == 4 * d_model * d_model:
-        hint = "you left out the biases (d_model numbers per projection); " + hint
+        hint = "every linear layer of the block also has a bias; " + hint
     elif answer in (3 * d_model * d_model, 3 * d_model * (d_model + 1)):
-        hint = "the output projection counts too; " + hint
+        hint = "not only the queries, keys and values have a linear layer; " + hint
     _require(answer == expected, f"{answer:,.0f} is not the number of parameters of this block.", hint)
-    _passed(f"{expected:,} parameters, whatever the number of heads")
+    _passed(f"{expected:,} parameters for d_model = {d_model} and {num_heads} heads")
 
 
 def check_half_attention_context(shape, your_context) -> None:
     """Chapter 7, exercise 2: the context length at which attention's share of the forward FLOPs
     per token (``lmcore.costs``) reaches one half: the smallest whole number of tokens where it
-    does, or the one just below the crossing."""
+    does."""
     if _unanswered(your_context=your_context):
         return
     from .costs import attention_flops_per_token, flops_per_token
@@ -919,8 +929,17 @@ def check_half_attention_context(shape, your_context) -> None:
     )
     if answer >= 1 and math.log2(answer).is_integer():
         hint = "the crossing lies between two powers of two, not on one; " + hint
+    elif answer != int(answer):
+        hint = "a context is a whole number of tokens; " + hint
+    elif 1 <= answer < high:
+        hint = (
+            "at that context attention is still below one half: you want the smallest context where it is at least one half; "
+            + hint
+        )
     _require(
-        high - 1 <= answer <= high, f"at a context of {answer:,.0f} tokens the share is not one half.", hint
+        answer == high,
+        f"{answer:,} tokens is not the smallest context where the share reaches one half.",
+        hint,
     )
     _passed(
         f"attention's share reaches one half at a context of {high:,} tokens "

@@ -480,7 +480,7 @@ CASES = [
     ),
     ("new_classifier dropout 1", lambda: classify.new_classifier(3, dropout=1.0), ValueError, "dropout"),
     ("new_classifier num_labels 1", lambda: classify.new_classifier(1), ValueError, "num_labels"),
-    ("glue name", lambda: display.glue("two words", 1.0), ValueError, "name"),
+    ("show_source nothing", lambda: display.show_source(), TypeError, "at least one"),
     ("average_views owners", lambda: classify.average_views(np.ones((2, 2)), [0], 1), ValueError, "owners"),
     ("tfidf texts and labels", lambda: classify.tfidf_baseline(["a", "b"], [0], ["c"]), ValueError, "labels"),
     # ---------------------------------------------------------------- project

@@ -49,6 +49,42 @@ def test_chapter_1_shows_tables_figures_and_errata(built_html):
     assert "Learning goals" in page and "Exercises" in page
 
 
+def test_prose_numbers_are_rendered_and_no_role_is_left_raw(built_html):
+    """Every {eval} expression shows the number the full-mode run stored; no page shows MyST or
+    MyST-NB markup as text (a role the build did not know, or a glue name)."""
+    raw = re.compile(r"\{(?:eval|glue)[^}]*\}`|glue:text|`\{[a-z:-]+\}")
+    found = {}
+    for path in built_html.rglob("*.html"):
+        if "_static" in path.parts or "_sources" in path.parts:
+            continue
+        text = re.sub(r"<[^>]+>", " ", path.read_text(encoding="utf-8"))  # the text a reader sees
+        hits = raw.findall(text)
+        if hits:
+            found[str(path.relative_to(built_html))] = hits[:3]
+    assert found == {}
+    chapter_5 = (built_html / "chapters" / "05_news_project.html").read_text(encoding="utf-8")
+    assert re.search(r'<span class="lmcore-eval">7,532</span>', chapter_5)
+
+
+def test_the_eval_role_reads_the_result_stored_in_its_cell():
+    sys.path.insert(0, str(REPO / "book" / "_ext"))
+    from lmcore_book import stored_result
+
+    def cell(*pairs):
+        stored = [
+            {"expression": e, "result": {"status": "ok", "data": {"text/plain": t}, "metadata": {}}}
+            for e, t in pairs
+        ]
+        return {"cell_type": "markdown", "metadata": {"user_expressions": stored}}
+
+    notebook = {"cells": [cell(("n", "3")), {"cell_type": "code"}, cell(("n", "5"), ("name", "'it'"))]}
+    assert stored_result(notebook, 2, "n") == "5" and stored_result(notebook, 0, "n") == "3"
+    assert stored_result(notebook, 2, "name") == "it"  # a string shows without its quotes
+    assert stored_result(notebook, None, "name") == "it"  # one stored result: found anywhere
+    assert stored_result(notebook, 1, "n") is None  # two different results: which one is unclear
+    assert stored_result(notebook, 2, "missing") is None
+
+
 def test_every_toc_page_was_built(built_html):
     toc = (REPO / "_toc.yml").read_text()
     for name in re.findall(r"file:\s*(\S+)", toc) + [re.search(r"root:\s*(\S+)", toc).group(1)]:

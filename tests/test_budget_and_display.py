@@ -46,8 +46,16 @@ def test_as_table_labels_and_rounds():
         as_table(torch.ones(2, 2, 2))
 
 
-def test_show_source_shows_lmcore_code():
-    code = show_source(lmcore.scaled_dot_product_attention)
-    assert "def scaled_dot_product_attention" in code.data
+def test_show_source_shows_every_object_it_is_given(monkeypatch):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj.data))
+    assert show_source(lmcore.scaled_dot_product_attention, lmcore.padding_mask) is None
+    assert len(shown) == 2
+    assert "def scaled_dot_product_attention" in shown[0] and "def padding_mask" in shown[1]
     with pytest.raises(ValueError, match="no Python source"):
-        show_source(len)
+        show_source(lmcore.padding_mask, len)
+    assert len(shown) == 2, "nothing is shown when one of the objects has no source"
+    with pytest.raises(TypeError, match="at least one"):
+        show_source()

@@ -30,9 +30,16 @@ def test_macro_f1_accepts_the_printed_value_and_hints_at_mistakes(capsys):
     for answer in (float(printed), truncated, np.float32(exact), torch.tensor(exact)):
         exercises.check_macro_f1(FAQ_MATRIX, answer)
         assert "Correct" in capsys.readouterr().out
+    labels_true = np.repeat(np.repeat(np.arange(3), 3), FAQ_MATRIX.ravel())
+    labels_predicted = np.repeat(np.tile(np.arange(3), 3), FAQ_MATRIX.ravel())
+    from sklearn.metrics import f1_score
+
+    weighted = f1_score(labels_true, labels_predicted, average="weighted")
     mistakes = {
         diagonal.sum() / FAQ_MATRIX.sum(): "accuracy",
         100 * exact: "fraction",
+        round(100 * exact, 2): "fraction",  # a percentage as printed: 72.39
+        weighted: "weighted by class size",
         float(np.mean((precision + recall) / 2)): "harmonic mean",
         exact + 0.002: "Per class",
     }
@@ -52,17 +59,24 @@ def test_pe_distance_accepts_the_printed_value(capsys):
         exercises.check_pe_distance(table, 13, (table[0] * table[14]).sum().item())
 
 
-def test_half_attention_context_accepts_either_side_of_the_crossing(capsys):
+def test_half_attention_context_wants_the_smallest_whole_number(capsys):
     base = KNOWN_SHAPES["BERT-base"]
 
     def share(context):
         return attention_flops_per_token(base, context) / flops_per_token(base, context=context)
 
     first = next(c for c in range(1, 100_000) if share(c) >= 0.5)  # recomputed, never typed
-    for answer in (first - 1, first, first - 0.5):
+    for answer in (first, float(first), np.int64(first), torch.tensor(first)):
         exercises.check_half_attention_context(base, answer)
         assert "Correct" in capsys.readouterr().out
-    for answer, hint in ((first - 2, "Find the c"), (first + 1, "Find the c"), (4096, "powers of two")):
+    mistakes = (
+        (first - 1, "still below one half"),  # the last context below the crossing
+        (first - 0.5, "whole number"),
+        (first - 2, "still below one half"),
+        (first + 1, "Find the c"),
+        (4096, "powers of two"),
+    )
+    for answer, hint in mistakes:
         with pytest.raises(AssertionError, match=hint):
             exercises.check_half_attention_context(base, answer)
 
@@ -85,6 +99,65 @@ def test_tensor_checks_accept_rounded_answers_and_name_the_mistake(capsys):
         exercises.check_temperature_limits(scores, one_hot, uniform)
 
 
+def test_a_weighted_f1_close_to_the_accuracy_is_named_as_weighted():
+    """When the support-weighted F1 and the accuracy are a few ten-thousandths apart, the hint
+    names the mistake the answer is closest to."""
+    matrix = np.array([[50, 2, 1], [3, 40, 2], [1, 2, 30]])
+    from sklearn.metrics import f1_score
+
+    true = np.repeat(np.repeat(np.arange(3), 3), matrix.ravel())
+    predicted = np.repeat(np.tile(np.arange(3), 3), matrix.ravel())
+    weighted = f1_score(true, predicted, average="weighted")
+    accuracy = np.trace(matrix) / matrix.sum()
+    assert abs(weighted - accuracy) < 1e-3  # the case of chapter 5's matrix
+    with pytest.raises(AssertionError, match="weighted by class size"):
+        exercises.check_macro_f1(matrix, weighted)
+    with pytest.raises(AssertionError, match="accuracy"):
+        exercises.check_macro_f1(matrix, accuracy)
+
+
+def test_every_natural_type_of_a_right_answer_is_accepted(capsys):
+    """Python numbers and lists, NumPy arrays and scalars, torch tensors (0-d included), and any
+    letter case where case means nothing."""
+    X = np.array([[1.0, 0.0, 1.0, 0.0], [0.0, 2.0, 0.0, 2.0], [1.0, 1.0, 1.0, 1.0]])
+    W = np.eye(4)
+    zeroed = X.copy()
+    zeroed[2] = 0
+    after = torch.softmax(torch.tensor(zeroed @ zeroed.T / 2), dim=-1)
+    for weights, rows in ((after.numpy(), np.array([0, 1, 2])), (after.tolist(), (0, 1, 2))):
+        exercises.check_zeroed_token(X, W, W, W, 2, weights, rows)
+        assert "Correct" in capsys.readouterr().out
+    q, k, v = (torch.randn(4, 8, generator=torch.Generator().manual_seed(i)) for i in range(3))
+    v = v[:, :3]
+    output = torch.softmax(q @ k.T / 8**0.5, dim=-1) @ v
+    for answer in (output, output.numpy(), output.numpy().astype(np.float32), output.tolist()):
+        exercises.check_attention(q, k, v, answer)
+        assert "Correct" in capsys.readouterr().out
+    exercises.check_attention(q.numpy(), k.numpy(), v.numpy(), output)
+    assert "Correct" in capsys.readouterr().out
+    for answer in (4 * 768 * 769, np.int64(4 * 768 * 769), torch.tensor(4 * 768 * 769), float(4 * 768 * 769)):
+        exercises.check_attention_parameters(768, 12, answer)
+        assert "Correct" in capsys.readouterr().out
+    for same in (False, np.bool_(False), torch.tensor(False), torch.tensor([False]), 0):
+        assert exercises._boolean("your_same_head", same) is False
+    with pytest.raises(TypeError, match="True or False"):
+        exercises._boolean("your_same_head", "no")
+
+
+def test_leaking_part_reads_keys_and_the_part_in_any_letter_case(monkeypatch, capsys):
+    accuracies = {"headers": 0.83, "footers": 0.859, "quotes": 0.834}
+    monkeypatch.setattr(exercises, "_leak_accuracies", lambda train, test: accuracies)
+    answers = (
+        ({"Headers": 0.83, "FOOTERS": 0.859, "Quotes": 0.834}, "Headers"),
+        ({"headers removed": 0.83, "footers removed": 0.859, "quotes removed": 0.834}, "HEADERS"),
+    )
+    for given, part in answers:
+        exercises.check_leaking_part([0], [1], given, part)
+        assert "Correct" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="costs the least"):
+        exercises.check_leaking_part([0], [1], accuracies, "Footers")
+
+
 def test_answers_of_the_wrong_kind_are_refused_clearly():
     with pytest.raises(TypeError, match="your_answer"):
         exercises.check_macro_f1(FAQ_MATRIX, "0.72")
@@ -94,3 +167,48 @@ def test_answers_of_the_wrong_kind_are_refused_clearly():
         )
     with pytest.raises(TypeError, match="your_pre_ln"):
         exercises.check_pre_ln(42)
+
+
+def _hint(check, *args) -> str:
+    with pytest.raises(AssertionError, match="Hint:") as wrong:
+        check(*args)
+    return str(wrong.value)
+
+
+def test_hints_and_success_messages_give_away_neither_value_nor_method(capsys):
+    """A hint points at the idea to revisit, never at the result or the construction; a success
+    message does not answer the exercise's open question."""
+    X = torch.tensor([[1.0, 0.0, 1.0, 0.0], [0.0, 2.0, 0.0, 2.0], [1.0, 1.0, 1.0, 1.0]])
+    W = torch.eye(4)
+    zeroed = X.clone()
+    zeroed[2] = 0
+    after = torch.softmax(zeroed @ zeroed.T / 2, dim=-1)
+    hint = _hint(exercises.check_zeroed_token, X, W, W, W, 2, after, [2])
+    assert "[0, 1, 2]" not in hint and "every query" not in hint and "key" not in hint.split("Hint:")[1]
+    exercises.check_zeroed_token(X, W, W, W, 2, after, [0, 1, 2])
+    success = capsys.readouterr().out
+    assert "uniform" not in success and "query is zero" not in success  # the open question stays open
+
+    sentence = "the cat sat on the mat".split()
+    n = len(sentence)
+    previous = torch.zeros(n, n)
+    previous[0, 0] = 1
+    previous[torch.arange(1, n), torch.arange(n - 1)] = 1
+    hint = _hint(exercises.check_next_token_head, sentence, previous)
+    assert "j - 1" not in hint and "code of" not in hint
+
+    hint = _hint(exercises.check_attention_parameters, 768, 12, 4 * 768 * 768)
+    assert str(4 * 768 * 769) not in hint and f"{4 * 768 * 769:,}" not in hint
+    assert "four" not in hint.lower() and "4 *" not in hint and "does not change" not in hint
+    exercises.check_attention_parameters(768, 24, 4 * 768 * 769)
+    assert "whatever" not in capsys.readouterr().out  # would 24 heads change it? stays the student's
+
+    base = KNOWN_SHAPES["BERT-base"]
+    first = next(
+        c
+        for c in range(1, 100_000)
+        if attention_flops_per_token(base, c) / flops_per_token(base, context=c) >= 0.5
+    )
+    for answer in (first - 1, first + 5):
+        hint = _hint(exercises.check_half_attention_context, base, answer)
+        assert str(first) not in hint.split("Hint:")[1] and f"{first:,}" not in hint.split("Hint:")[1]

@@ -1,5 +1,7 @@
-"""Live tests in JupyterLab from the set-up environment: chapter 1 runs through the UI; chapter 3
-opened as committed shows no blank attention view; its bertviz cell draws when run, offline."""
+"""Live tests in JupyterLab from the set-up environment: chapter 1 runs through the UI and its
+prose's numbers are recomputed as its cells run; chapter 5 opened as committed shows the stored
+numbers in its prose, not expressions; chapter 3 opened as committed shows no blank attention
+view, and its bertviz cell draws when run, offline."""
 
 import os
 import shutil
@@ -18,6 +20,8 @@ from tests.browser import offline_browser, open_offline, screenshot
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = "01_self_attention.ipynb"
 CHAPTER_3 = "03_pretraining_bert.ipynb"
+CHAPTER_5 = "05_news_project.ipynb"
+STALE = "'stale number'"  # what chapter 1's copy stores for every expression before it runs
 
 
 def bertviz_cells() -> nbformat.NotebookNode:
@@ -73,13 +77,28 @@ def fresh_copy(name: str) -> nbformat.NotebookNode:
     return notebook
 
 
+def with_stale_prose(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Every stored expression result replaced, so a test can see the live run replace it."""
+    for cell in notebook.cells:
+        for item in cell.metadata.get("user_expressions", []):
+            item["result"]["data"] = {"text/plain": STALE}
+    return notebook
+
+
+def rendered_prose(page) -> str:
+    return "\n".join(
+        page.locator(".jp-MarkdownCell .jp-RenderedMarkdown, .jp-MarkdownCell .myst").all_inner_texts()
+    )
+
+
 @pytest.fixture
 def jupyterlab(tmp_path):
     """JupyterLab on localhost, no token, serving *copies* of chapters (autosave must not touch
     the committed notebooks): chapter 1 fresh, chapter 3 as committed, and a notebook of chapter
     3's cells that draw a bertviz view."""
-    nbformat.write(fresh_copy(NOTEBOOK), tmp_path / NOTEBOOK)
+    nbformat.write(with_stale_prose(fresh_copy(NOTEBOOK)), tmp_path / NOTEBOOK)
     shutil.copy(REPO / "chapters" / CHAPTER_3, tmp_path / CHAPTER_3)
+    shutil.copy(REPO / "chapters" / CHAPTER_5, tmp_path / CHAPTER_5)
     nbformat.write(bertviz_cells(), tmp_path / "bertviz_live.ipynb")
     # Render every cell (JupyterLab 4 only renders the cells in view by default), and no news pop-up.
     settings = tmp_path / ".jupyter" / "lab" / "user-settings" / "@jupyterlab"
@@ -132,10 +151,13 @@ def jupyterlab(tmp_path):
 def test_chapter_runs_in_jupyterlab_through_the_ui(jupyterlab):
     with offline_browser() as browser:
         page, log = open_notebook(f"{jupyterlab}/lab/tree/{NOTEBOOK}", browser)
+        assert "stale number" in rendered_prose(page)  # the copy's stored results, before the run
         try:
             run_all_cells(page)
+            page.wait_for_timeout(2000)  # the last markdown cells' expressions come back
         finally:
             screenshot(page, "jupyterlab__01_self_attention")
+        prose = rendered_prose(page)
         errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
         error_texts = [errors.nth(i).inner_text() for i in range(errors.count())]
         images = page.locator(".jp-OutputArea-output img").count()
@@ -144,6 +166,30 @@ def test_chapter_runs_in_jupyterlab_through_the_ui(jupyterlab):
     assert [t for t in error_texts if "Error" in t or "Traceback" in t] == []
     assert images >= 6, f"expected the attention heatmaps and plots, found {images} images"
     assert cells > 30
+    assert "stale number" not in prose, "an expression kept its stored result after its cell ran"
+    assert "largest score takes 0.665 of the weight" in prose, "the softmax primer's number"
+
+
+def test_chapter_5_as_committed_shows_numbers_in_its_prose(jupyterlab):
+    """Opened without running anything, the prose shows the numbers the book's run stored, the
+    way the rendered book does: no expression and no glue name in their place."""
+    stored = nbformat.read(REPO / "chapters" / CHAPTER_5, as_version=4)
+    expressions = [
+        e for c in stored.cells for e in (i["expression"] for i in c.metadata.get("user_expressions", []))
+    ]
+    assert len(expressions) > 20
+    with offline_browser() as browser:
+        page, log = open_offline(
+            browser, f"{jupyterlab}/lab/tree/{CHAPTER_5}", wait_ms=500, viewport=(1400, 1000)
+        )
+        page.wait_for_selector(".jp-Notebook .jp-MarkdownCell", timeout=60_000)
+        page.wait_for_timeout(3000)
+        prose = rendered_prose(page)
+        page.get_by_text("7,532").first.scroll_into_view_if_needed()
+        screenshot(page, "jupyterlab__05_stored_prose_numbers")
+    assert "7,532" in prose
+    assert [e for e in expressions if e in prose] == []
+    assert "glue" not in prose and "{eval}" not in prose
 
 
 def test_chapter_3_as_committed_shows_no_blank_attention_view(jupyterlab):

@@ -104,3 +104,67 @@ def test_progress_bars_are_stored_as_a_terminal_leaves_them():
                 assert "\r" not in output.get("text", ""), (
                     f"{path.name}: a stored stream keeps carriage returns"
                 )
+
+
+def _notebook_with_prose(tmp_path):
+    """A two-cell notebook run the way `tools/notebooks.py run` runs a chapter, stamped."""
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    notebook = new_notebook(
+        cells=[
+            new_code_cell("n_messages = 7532\naccuracy = 0.86341"),
+            new_markdown_cell('{eval}`f"{n_messages:,}"` messages, accuracy {eval}`f"{accuracy:.3f}"`.'),
+        ]
+    )
+    notebook.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebooks.ProseEvaluatingClient(notebook, timeout=120, kernel_name="python3").execute()
+    notebook.metadata[notebooks.STAMP_KEY] = {
+        "mode": "full",
+        "code_sha256": notebooks.code_hash(notebook),
+        "prose_sha256": notebooks.prose_hash(notebook),
+    }
+    path = tmp_path / "prose.ipynb"
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_a_run_stores_each_expression_as_jupyterlab_myst_does(tmp_path):
+    path = _notebook_with_prose(tmp_path)
+    stored = nbformat.read(path, as_version=4).cells[1].metadata["user_expressions"]
+    assert stored == [
+        {
+            "expression": 'f"{n_messages:,}"',
+            "result": {"status": "ok", "data": {"text/plain": "'7,532'"}, "metadata": {}},
+        },
+        {
+            "expression": 'f"{accuracy:.3f}"',
+            "result": {"status": "ok", "data": {"text/plain": "'0.863'"}, "metadata": {}},
+        },
+    ]
+    assert notebooks.problems(path) == []
+
+
+def test_an_expression_that_fails_stops_the_run():
+    from nbformat.v4 import new_markdown_cell, new_notebook
+
+    notebook = new_notebook(cells=[new_markdown_cell("{eval}`undefined_name + 1` messages")])
+    notebook.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    client = notebooks.ProseEvaluatingClient(notebook, timeout=120, kernel_name="python3")
+    with pytest.raises(RuntimeError, match="undefined_name.*NameError"):
+        client.execute()
+
+
+def test_the_staleness_check_catches_an_expression_without_a_stored_result(tmp_path):
+    path = _notebook_with_prose(tmp_path)
+    notebook = nbformat.read(path, as_version=4)
+    notebook.cells[1].source += " Added later: {eval}`n_messages // 2`."
+    nbformat.write(notebook, path)
+    assert any("{eval}`n_messages // 2` has no stored result" in p for p in notebooks.problems(path))
+
+
+def test_the_staleness_check_catches_a_stored_result_changed_after_the_run(tmp_path):
+    path = _notebook_with_prose(tmp_path)
+    notebook = nbformat.read(path, as_version=4)
+    notebook.cells[1].metadata["user_expressions"][1]["result"]["data"]["text/plain"] = "'0.999'"
+    nbformat.write(notebook, path)
+    assert any("not those of the run" in p for p in notebooks.problems(path))

@@ -1,6 +1,7 @@
-"""A number in a chapter's prose that a cell computed is glued from that cell's output
-(MyST-NB's ``{glue:text}`name:format```), never typed: the text and the result cannot drift
-apart when a chapter is re-run. This test finds measured-looking numbers typed into markdown:
+"""A number in a chapter's prose that a cell computed is a MyST inline expression over the
+notebook's variables (``{eval}`f"{accuracy:.3f}"` ``), never typed: the text and the result
+cannot drift apart when a chapter is re-run, and a student who re-runs it reads their own
+numbers. This test finds measured-looking numbers typed into markdown:
 decimals and percentages anywhere, and whole numbers from 13 up (counts of messages, steps,
 parameters, tokens). Small whole numbers (6 layers, 12 heads, step 3) and years are left to
 the reader's eye; a typed whole number that is not measured is listed in
@@ -81,7 +82,7 @@ WHOLE = re.compile(r"(?<![\w.`§,-])(\d{1,3}(?:,\d{3})+|\d+)(?![\w`%]|,\d|\.\d|\
 # decimals with two or more places, and percentages: what measurements are printed as
 MEASURED_LOOKING = re.compile(r"(?<![\w.`])(\d+\.\d{2,}|\d+(?:\.\d+)?\s?%)(?![\w`])")
 NOT_PROSE = [
-    re.compile(r"\{glue:text\}`[^`]*`"),  # glued: the number comes from a cell
+    re.compile(r"\{eval\}`[^`]*`"),  # an expression: the number comes from the kernel
     re.compile(r"`[^`]*`"),  # code
     re.compile(r"\$\$.*?\$\$", re.S),  # displayed math
     re.compile(r"\$[^$\n]*\$"),  # inline math
@@ -90,7 +91,7 @@ NOT_PROSE = [
 
 
 def prose(markdown: str) -> str:
-    """The markdown with glued values, code, math and link targets blanked out."""
+    """The markdown with expressions, code, math and link targets blanked out."""
     for pattern in NOT_PROSE:
         markdown = pattern.sub(" ", markdown)
     return markdown
@@ -124,31 +125,31 @@ def code_literals(notebook) -> set[str]:
     }
 
 
-def test_the_finder_sees_typed_numbers_and_skips_glued_ones():
-    assert typed_numbers("accuracy 0.852, up 3.1% ({glue:text}`acc:.3f`), `x = 0.25`, $0.125$") == [
+def test_the_finder_sees_typed_numbers_and_skips_expressions():
+    assert typed_numbers('accuracy 0.852, up 3.1% ({eval}`f"{acc:.3f}"`), `x = 0.25`, $0.125$') == [
         "0.852",
         "3.1%",
     ]
     assert typed_numbers("section 5.5, 11,314 messages, 2019") == []
     assert typed_whole_numbers(
         "section 5.5, chapters 4 and 5, 11,314 messages, 640 steps, 6 layers, 15% of, (Lang, 1995), "
-        "{glue:text}`n_test:,` messages, `max_length=128`"
+        '{eval}`f"{n_test:,}"` messages, `max_length=128`'
     ) == ["11,314", "640"]
 
 
 @pytest.mark.parametrize("path", notebooks.book_notebooks(), ids=lambda p: p.name)
-def test_measured_numbers_in_prose_are_glued(path):
+def test_measured_numbers_in_prose_are_expressions(path):
     typed = [
         f"cell {index}: {number}"
         for index, source in prose_cells(nbformat.read(path, as_version=4))
         for number in typed_numbers(source)
         if number not in ALLOWED
     ]
-    assert not typed, f"{path.name} types numbers a cell should glue: {typed}"
+    assert not typed, f"{path.name} types numbers an {{eval}} expression should show: {typed}"
 
 
 @pytest.mark.parametrize("path", notebooks.book_notebooks(), ids=lambda p: p.name)
-def test_whole_numbers_in_prose_are_glued_or_listed(path):
+def test_whole_numbers_in_prose_are_expressions_or_listed(path):
     notebook = nbformat.read(path, as_version=4)
     allowed = TYPED_WHOLE_NUMBERS.get(path.stem, {})
     typed, used = [], set()
@@ -159,7 +160,7 @@ def test_whole_numbers_in_prose_are_glued_or_listed(path):
             else:
                 typed.append(f"cell {index}: {number}")
     assert not typed, (
-        f"{path.name} types whole numbers a cell should glue (or list them with a reason): {typed}"
+        f"{path.name} types whole numbers an {{eval}} expression should show (or list them with a reason): {typed}"
     )
     assert used == set(allowed), f"{path.name}: listed but no longer typed: {sorted(set(allowed) - used)}"
     literals = code_literals(notebook)
@@ -169,17 +170,21 @@ def test_whole_numbers_in_prose_are_glued_or_listed(path):
 
 
 @pytest.mark.parametrize("path", notebooks.book_notebooks(), ids=lambda p: p.name)
-def test_every_glued_name_is_stored_by_a_cell(path):
-    notebook = nbformat.read(path, as_version=4)
-    cited = {
-        m.group(1)
-        for c in notebook.cells
-        if c.cell_type == "markdown"
-        for m in re.finditer(r"\{glue:text\}`([A-Za-z_]\w*)", c.source)
-    }
-    stored = {
-        o.get("metadata", {}).get("scrapbook", {}).get("name")
-        for c in notebook.cells
-        for o in c.get("outputs", [])
-    }
-    assert cited <= stored, f"{path.name} cites glued names no stored output holds: {sorted(cited - stored)}"
+def test_no_notebook_glues(path):
+    """MyST-NB's glue is a Sphinx feature: JupyterLab shows ``{glue:text}`name``` as the bare name,
+    and ``glue()`` leaves a stray output. Prose numbers are ``{eval}`` expressions instead."""
+    text = path.read_text(encoding="utf-8")
+    assert "{glue" not in text and "glue(" not in text, f"{path.name} still uses glue"
+
+
+@pytest.mark.parametrize("path", notebooks.book_notebooks(), ids=lambda p: p.name)
+def test_expression_results_read_the_same_in_jupyterlab_and_the_book(path):
+    """jupyterlab-myst strips a string's quotes but shows escapes as they are; the book's role does
+    the same. A result with a backslash, or one longer than a phrase, would read differently or
+    badly in one of them."""
+    for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        for item in cell.metadata.get("user_expressions", []):
+            text = item["result"].get("data", {}).get("text/plain", "")
+            assert "\\" not in text and len(text) <= 40, (
+                f"{path.name}, cell {index}: {{eval}}`{item['expression']}` shows {text!r}"
+            )

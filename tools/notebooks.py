@@ -5,12 +5,16 @@
     python tools/notebooks.py check                                    # what the tests check
 
 ``run`` executes a notebook top to bottom in quick mode (to time it), then in full mode, and
-stores the full-mode outputs. It stamps the notebook's metadata with a hash of its code
+stores the full-mode outputs. When it reaches a markdown cell, it evaluates the cell's MyST
+inline expressions (``{eval}`f"{accuracy:.3f}"` ``) in the kernel, as jupyterlab-myst does when
+a reader runs the cell, and stores the results in the cell's ``user_expressions`` metadata: the
+book and a notebook opened without running show those numbers. It stamps the notebook's metadata with a hash of its code
 cells, the hardware, the date and both wall times, and rewrites the notebook's run-time line
 (the markdown cell tagged ``lmcore-runtime``) from those measurements, so the time a reader
 sees was measured, not typed. ``check`` fails when a notebook's code changed after its
 outputs were stored, or when lmcore source that a notebook shows (``show_source``) no longer
-reads as it did in the stored output: the tests call it, so shown results are never stale.
+reads as it did in the stored output, or when an inline expression has no stored result or
+its stored result was changed after the run: the tests call it, so shown results are never stale.
 """
 
 from __future__ import annotations
@@ -18,13 +22,17 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import json
 import os
+import re
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import nbformat
+from nbclient import NotebookClient
+from nbclient.util import ensure_async
 
 REPO = Path(__file__).resolve().parents[1]
 CHAPTERS = REPO / "chapters"
@@ -50,6 +58,59 @@ def code_hash(notebook: nbformat.NotebookNode) -> str:
             digest.update(cell.source.strip().encode("utf-8"))
             digest.update(b"\0")
     return digest.hexdigest()
+
+
+# MyST's inline expression role, as jupyterlab-myst and the book read it: {eval}`expression`
+EVAL_ROLE = re.compile(r"\{eval\}`([^`]+)`")
+
+
+def prose_expressions(markdown: str) -> list[str]:
+    """The ``{eval}`` expressions of a markdown cell, each once, in order of first use."""
+    return list(dict.fromkeys(match.group(1) for match in EVAL_ROLE.finditer(markdown)))
+
+
+def prose_hash(notebook: nbformat.NotebookNode) -> str:
+    """SHA-256 over every markdown cell's expressions and their stored results, in order."""
+    digest = hashlib.sha256()
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown" and cell.metadata.get("user_expressions"):
+            digest.update(json.dumps(cell.metadata["user_expressions"], sort_keys=True).encode("utf-8"))
+            digest.update(b"\0")
+    return digest.hexdigest()
+
+
+class ProseEvaluatingClient(NotebookClient):
+    """An nbclient that also runs markdown cells the way JupyterLab with jupyterlab-myst does:
+    each ``{eval}`` expression is evaluated in the kernel (with everything above it run) and
+    stored in the cell's ``user_expressions`` metadata, in jupyterlab-myst's format."""
+
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        if cell.cell_type != "markdown":
+            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        expressions = prose_expressions(cell.source)
+        cell.metadata.pop("user_expressions", None)
+        if not expressions:
+            return cell
+        message_id = await ensure_async(
+            self.kc.execute(
+                "",
+                silent=True,
+                store_history=False,
+                user_expressions={str(i): expression for i, expression in enumerate(expressions)},
+            )
+        )
+        reply = await self.async_wait_for_reply(message_id, cell)
+        results = reply["content"]["user_expressions"]
+        stored = [{"expression": e, "result": results[str(i)]} for i, e in enumerate(expressions)]
+        failed = [item for item in stored if item["result"].get("status") != "ok"]
+        if failed:
+            result = failed[0]["result"]
+            raise RuntimeError(
+                f"markdown cell {cell_index}: {{eval}}`{failed[0]['expression']}` failed: "
+                f"{result.get('ename')}: {result.get('evalue')}"
+            )
+        cell.metadata["user_expressions"] = stored
+        return cell
 
 
 def lmcore_source() -> str:
@@ -87,7 +148,6 @@ def _format_seconds(seconds: float) -> str:
 
 
 def execute(path: Path, mode: str) -> tuple[nbformat.NotebookNode, float]:
-    from nbclient import NotebookClient
 
     notebook = nbformat.read(path, as_version=4)
     previous = os.environ.get("LMCORE_MODE")
@@ -96,7 +156,7 @@ def execute(path: Path, mode: str) -> tuple[nbformat.NotebookNode, float]:
     # inlining them: the repository carries no third-party code (see lmcore.views).
     os.environ["LMCORE_VIEW_ASSETS"] = "../_static/"
     try:
-        client = NotebookClient(
+        client = ProseEvaluatingClient(
             notebook,
             timeout=3600,
             kernel_name="python3",
@@ -169,6 +229,7 @@ def run(path: Path) -> None:
     notebook.metadata[STAMP_KEY] = {
         "mode": "full",
         "code_sha256": code_hash(notebook),
+        "prose_sha256": prose_hash(notebook),
         "executed": today,
         "hardware": machine,
         "full_seconds": round(full_seconds, 1),
@@ -232,6 +293,24 @@ def problems(path: Path) -> list[str]:
                 f"{path.name}: cell {index} shows lmcore source that changed after the run ({text.strip().splitlines()[0][:60]}); "
                 f"re-run `python tools/notebooks.py run {_shown(path)}`"
             )
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "markdown":
+            continue
+        stored = cell.metadata.get("user_expressions", [])
+        stored_expressions = [item.get("expression") for item in stored]
+        for expression in prose_expressions(cell.source):
+            if expression not in stored_expressions:
+                found.append(
+                    f"{path.name}: cell {index}: {{eval}}`{expression}` has no stored result; "
+                    f"re-run `python tools/notebooks.py run {_shown(path)}`"
+                )
+        if any(item.get("result", {}).get("status") != "ok" for item in stored):
+            found.append(f"{path.name}: cell {index} stored an expression that failed")
+    if stamp.get("prose_sha256") != prose_hash(notebook):
+        found.append(
+            f"{path.name}: the stored results of the prose's expressions are not those of the run; "
+            f"re-run `python tools/notebooks.py run {_shown(path)}`"
+        )
     counts = [cell.execution_count for cell in notebook.cells if cell.cell_type == "code"]
     if counts != list(range(1, len(counts) + 1)):
         found.append(f"{path.name}: code cells were not run once, top to bottom (execution counts {counts})")

@@ -1,4 +1,12 @@
-"""Small Sphinx fixes for the book.
+"""Small Sphinx additions for the book.
+
+Numbers in the chapters' prose are MyST inline expressions, ``{eval}`f"{accuracy:.3f}"` ``.
+MyST-NB evaluates those only with a live kernel during the build, and the book builds from the
+stored outputs without one. ``tools/notebooks.py run`` stores each expression's result in its
+markdown cell's ``user_expressions`` metadata (jupyterlab-myst's format, which JupyterLab shows
+when a notebook is opened without running it); the ``eval`` role below renders those stored
+results, exactly as jupyterlab-myst shows them, and warns (an error under ``-W``) when an
+expression has none.
 
 Without npm at set-up there is no ``vendor/`` folder: the book then still builds, with Mermaid
 loaded from the web (sphinxcontrib-mermaid's default), and says so in one line.
@@ -8,6 +16,61 @@ event, and Jupyter Book 1 fires that event twice, so every page declared ``const
 twice and the browser raised "Identifier 'THEBE_JS_URL' has already been declared". This
 extension drops exact duplicates (same file, or same inline body) from each page's scripts.
 """
+
+import re
+
+# jupyterlab-myst shows a string result without its quotes (its PlainTextRenderer)
+STRING_QUOTES = re.compile(r"""^(["'])(.*)\1$""")
+
+
+def stored_result(notebook, cell_index: int | None, expression: str) -> str | None:
+    """The text jupyterlab-myst shows for ``expression``: its stored ``text/plain`` result, with
+    a string's quotes stripped. Looked up in the markdown cell ``cell_index`` when it stored the
+    expression, else in the one stored result the notebook has for it; ``None`` when there is none
+    (or several that differ)."""
+
+    def results_in(cell):
+        for item in cell.get("metadata", {}).get("user_expressions", []):
+            result = item.get("result", {})
+            if item.get("expression") == expression and result.get("status") == "ok":
+                yield result.get("data", {}).get("text/plain")
+
+    cells = notebook.get("cells", [])
+    candidates = []
+    if cell_index is not None and 0 <= cell_index < len(cells):
+        candidates = list(results_in(cells[cell_index]))
+    if not candidates:
+        candidates = list(dict.fromkeys(text for cell in cells for text in results_in(cell)))
+    if len(candidates) != 1 or candidates[0] is None:
+        return None
+    return STRING_QUOTES.sub(r"\2", candidates[0])
+
+
+def eval_role(name, rawtext, text, lineno, inliner, options=None, content=()):
+    """``{eval}`expression``: the result the notebook's full-mode run stored for it."""
+    from docutils import nodes
+    from docutils.utils import unescape
+
+    expression = unescape(text)
+    document = inliner.document
+    renderer = document.get("nb_renderer")
+    notebook = renderer.renderer.nb_client.notebook if renderer is not None else {}
+    _, line = inliner.reporter.get_source_and_line(lineno)
+    # MyST-NB numbers a notebook's lines from (cell index + 1) * 10000, so the line says the cell
+    cell_index = line // 10000 - 1 if line else None
+    shown = stored_result(notebook, cell_index, expression)
+    if shown is None:
+        message = inliner.reporter.warning(
+            f"{{eval}}`{expression}` has no stored result: run `python tools/notebooks.py run` "
+            "on this notebook",
+            line=lineno,
+        )
+        return [nodes.problematic(rawtext, rawtext)], [message]
+    return [nodes.inline(rawtext, shown, classes=["lmcore-eval"])], []
+
+
+def use_stored_expression_results(app):
+    app.add_role("eval", eval_role, override=True)  # after MyST-NB's own, which needs a kernel
 
 
 def _key(script):
@@ -45,6 +108,7 @@ def use_web_mermaid_without_vendor(app, config):
 
 
 def setup(app):
+    app.connect("builder-inited", use_stored_expression_results)
     app.connect(
         "config-inited", use_web_mermaid_without_vendor, priority=100
     )  # before Sphinx checks the static path (800)
