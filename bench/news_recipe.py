@@ -28,7 +28,6 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from lmcore import checkpoints
@@ -45,7 +44,7 @@ from lmcore.classify import (
 )
 from lmcore.newsgroups import load_20newsgroups
 from lmcore.project import RECIPES, SETTINGS, _split
-from lmcore.provenance import code_version, hardware
+from lmcore.provenance import code_version, hardware, matmul_peak_flops
 from lmcore.train import fit
 
 # The book's recipe first (192 tokens, every layer trains): the others do less work per step and
@@ -57,17 +56,6 @@ RECIPE_CANDIDATES = {
     "128 tokens, every layer trains": replace(RECIPES["full"], max_length=128),
     "128 tokens, 2 lowest layers frozen": replace(RECIPES["full"], max_length=128, freeze_layers=2),
 }
-
-
-def matmul_peak_flops(size: int = 2048, seconds: float = 3.0) -> float:
-    """FLOP/s of a float32 ``size x size`` matrix product, the best of repeated timings."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    best, deadline = float("inf"), time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        start = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best
 
 
 def step_flops_and_seconds(model, batch, repeats: int = 3) -> tuple[int, float]:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import platform
+import time
 from pathlib import Path
 
 import torch
 
-__all__ = ["cpu_name", "cpu_flags", "hardware", "code_version"]
+__all__ = ["cpu_name", "cpu_flags", "hardware", "code_version", "matmul_peak_flops"]
 
 
 def cpu_name() -> str:
@@ -44,6 +45,24 @@ def hardware() -> str:
     device = pick_device()
     name = torch.cuda.get_device_name(0) if device.type == "cuda" else cpu_name()
     return f"{device.type} ({name}), {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
+def matmul_peak_flops(size: int = 2048, seconds: float = 3.0) -> float:
+    """FLOP/s of a float32 ``size x size`` matrix product on the CPU, the best of repeated
+    timings for ``seconds``: the one number that says how fast this machine trains a Transformer
+    (a 2-core laptop CPU: roughly 80 to 330 GFLOP/s)."""
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise ValueError(f"size must be a positive int; got {size!r}")
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or not seconds > 0:
+        raise ValueError(f"seconds must be a positive number; got {seconds!r}")
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)  # warm-up: the first call pays for allocations
+    best, deadline = float("inf"), time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
 
 
 def code_version() -> str:

@@ -60,6 +60,12 @@ def code_hash(notebook: nbformat.NotebookNode) -> str:
     return digest.hexdigest()
 
 
+# The kernel's own peak resident set size in bytes (ru_maxrss counts KiB on Linux, bytes on macOS;
+# the resource module does not exist on Windows, where the stamp then records none).
+PEAK_MEMORY_EXPRESSION = (
+    "__import__('resource').getrusage(__import__('resource').RUSAGE_SELF).ru_maxrss"
+    " * (1 if __import__('sys').platform == 'darwin' else 1024)"
+)
 # MyST's inline expression role, as jupyterlab-myst and the book read it: {eval}`expression`
 EVAL_ROLE = re.compile(r"\{eval\}`([^`]+)`")
 
@@ -84,13 +90,21 @@ class ProseEvaluatingClient(NotebookClient):
     each ``{eval}`` expression is evaluated in the kernel (with everything above it run) and
     stored in the cell's ``user_expressions`` metadata, in jupyterlab-myst's format."""
 
+    peak_memory_bytes: int | None = None  # the kernel's peak resident set size, after the last cell
+
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
-        if cell.cell_type != "markdown":
-            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
-        expressions = prose_expressions(cell.source)
-        cell.metadata.pop("user_expressions", None)
-        if not expressions:
-            return cell
+        if cell.cell_type == "markdown":
+            await self._store_expressions(cell, cell_index)
+        else:
+            await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        if cell_index == len(self.nb.cells) - 1:
+            result = (await self._evaluate([PEAK_MEMORY_EXPRESSION]))["0"]
+            if result.get("status") == "ok":
+                self.peak_memory_bytes = int(result["data"]["text/plain"])
+        return cell
+
+    async def _evaluate(self, expressions: list[str], cell=None) -> dict:
+        """The kernel's ``user_expressions`` reply for ``expressions``, keyed "0", "1", ..."""
         message_id = await ensure_async(
             self.kc.execute(
                 "",
@@ -100,7 +114,14 @@ class ProseEvaluatingClient(NotebookClient):
             )
         )
         reply = await self.async_wait_for_reply(message_id, cell)
-        results = reply["content"]["user_expressions"]
+        return reply["content"]["user_expressions"]
+
+    async def _store_expressions(self, cell, cell_index) -> None:
+        expressions = prose_expressions(cell.source)
+        cell.metadata.pop("user_expressions", None)
+        if not expressions:
+            return
+        results = await self._evaluate(expressions, cell)
         stored = [{"expression": e, "result": results[str(i)]} for i, e in enumerate(expressions)]
         failed = [item for item in stored if item["result"].get("status") != "ok"]
         if failed:
@@ -110,7 +131,6 @@ class ProseEvaluatingClient(NotebookClient):
                 f"{result.get('ename')}: {result.get('evalue')}"
             )
         cell.metadata["user_expressions"] = stored
-        return cell
 
 
 def lmcore_source() -> str:
@@ -147,7 +167,9 @@ def _format_seconds(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
-def execute(path: Path, mode: str) -> tuple[nbformat.NotebookNode, float]:
+def execute(path: Path, mode: str) -> tuple[nbformat.NotebookNode, float, int | None]:
+    """Run ``path`` in ``mode``; return the executed notebook, its wall time in seconds and the
+    kernel's peak memory in bytes (None where the system does not say)."""
 
     notebook = nbformat.read(path, as_version=4)
     previous = os.environ.get("LMCORE_MODE")
@@ -179,7 +201,7 @@ def execute(path: Path, mode: str) -> tuple[nbformat.NotebookNode, float]:
             os.environ.pop("LMCORE_MODE", None)
         else:
             os.environ["LMCORE_MODE"] = previous
-    return notebook, elapsed
+    return notebook, elapsed, client.peak_memory_bytes
 
 
 def as_a_terminal_shows(text: str) -> str:
@@ -211,11 +233,16 @@ def coalesced_streams(outputs: list) -> list:
 
 
 def run(path: Path) -> None:
+    from lmcore.provenance import matmul_peak_flops
+
+    speed = matmul_peak_flops(seconds=2.0) / 1e9  # before the runs, on an idle machine
+    print(f"{path.name}: this machine multiplies float32 matrices at {speed:.0f} GFLOP/s", flush=True)
     print(f"{path.name}: quick mode ...", flush=True)
-    _, quick_seconds = execute(path, "quick")
+    _, quick_seconds, _ = execute(path, "quick")
     print(f"{path.name}: quick mode took {quick_seconds:.1f} s; full mode ...", flush=True)
-    notebook, full_seconds = execute(path, "full")
-    print(f"{path.name}: full mode took {full_seconds:.1f} s", flush=True)
+    notebook, full_seconds, peak_bytes = execute(path, "full")
+    peak = f", peak memory {peak_bytes / 2**20:,.0f} MiB" if peak_bytes else ""
+    print(f"{path.name}: full mode took {full_seconds:.1f} s{peak}", flush=True)
 
     machine = hardware()
     today = dt.date.today().isoformat()
@@ -223,7 +250,8 @@ def run(path: Path) -> None:
         if cell.cell_type == "markdown" and RUNTIME_TAG in cell.metadata.get("tags", []):
             cell.source = (
                 f"**Run time**: {_format_seconds(full_seconds)} in full mode and "
-                f"{_format_seconds(quick_seconds)} in quick mode, measured on a {machine} on {today} "
+                f"{_format_seconds(quick_seconds)} in quick mode, measured on a {machine} "
+                f"({speed:.0f} GFLOP/s in float32 matrix products) on {today} "
                 "(`python tools/notebooks.py run`)."
             )
     notebook.metadata[STAMP_KEY] = {
@@ -234,6 +262,8 @@ def run(path: Path) -> None:
         "hardware": machine,
         "full_seconds": round(full_seconds, 1),
         "quick_seconds": round(quick_seconds, 1),
+        "matmul_gflops": round(speed),
+        "peak_memory_mib": round(peak_bytes / 2**20) if peak_bytes else None,
     }
     nbformat.write(notebook, path)
 
@@ -250,18 +280,21 @@ def _title(notebook: nbformat.NotebookNode) -> str:
 def runtime_table() -> str:
     """The measured run time of every chapter, as the markdown table the book includes."""
     rows = [
-        "| notebook | full mode | quick mode | measured on |",
-        "|---|---|---|---|",
+        "| notebook | full mode | quick mode | peak memory | measured on (float32 matrix speed) |",
+        "|---|---|---|---|---|",
     ]
     for path in book_notebooks():
         notebook = nbformat.read(path, as_version=4)
         stamp = notebook.metadata.get(STAMP_KEY, {})
         if "full_seconds" not in stamp:
-            rows.append(f"| {_title(notebook)} | not measured | not measured | |")
+            rows.append(f"| {_title(notebook)} | not measured | not measured | | |")
             continue
+        memory = f"{stamp['peak_memory_mib']:,} MiB" if stamp.get("peak_memory_mib") else "not measured"
+        speed = f" ({stamp['matmul_gflops']} GFLOP/s)" if stamp.get("matmul_gflops") else ""
         rows.append(
             f"| {_title(notebook)} | {_format_seconds(stamp['full_seconds'])} "
-            f"| {_format_seconds(stamp['quick_seconds'])} | {stamp['hardware']}, {stamp['executed']} |"
+            f"| {_format_seconds(stamp['quick_seconds'])} | {memory} "
+            f"| {stamp['hardware']}{speed}, {stamp['executed']} |"
         )
     note = "<!-- Written by `python tools/notebooks.py run` from the notebooks' run stamps; do not edit. -->"
     return note + "\n\n" + "\n".join(rows) + "\n"
