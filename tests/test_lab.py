@@ -236,3 +236,22 @@ def test_chapter_3_bertviz_cell_draws_live_offline(jupyterlab):
     assert lines > 100 and texts >= 10, (lines, texts)
     assert not picture_visible
     assert log.blocked == []
+
+
+def test_chapter_1_opens_as_slides_offline(jupyterlab):
+    """jupyterlab-rise shows the chapter's marked cells as a reveal.js talk, with the network
+    blocked: one top-level slide per cell marked "slide" (tools/slides.py)."""
+    from tools import slides
+
+    notebook = nbformat.read(REPO / "chapters" / NOTEBOOK, as_version=4)
+    expected = slides.marked(notebook).count("slide")
+    with offline_browser() as browser:
+        page, log = open_offline(browser, f"{jupyterlab}/rise/{NOTEBOOK}", wait_ms=500, viewport=(1280, 800))
+        page.wait_for_selector(".reveal .slides > section", timeout=90_000)
+        page.wait_for_timeout(3000)
+        sections = page.locator(".reveal .slides > section").count()
+        title = page.locator(".reveal .slides > section").first.inner_text()
+        screenshot(page, "jupyterlab__01_rise_slides")
+    assert sections == expected, (sections, expected)
+    assert "Self-attention" in title and "Learning goals" in title
+    assert log.blocked == []

@@ -168,3 +168,12 @@ def test_the_staleness_check_catches_a_stored_result_changed_after_the_run(tmp_p
     notebook.cells[1].metadata["user_expressions"][1]["result"]["data"]["text/plain"] = "'0.999'"
     nbformat.write(notebook, path)
     assert any("not those of the run" in p for p in notebooks.problems(path))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_notebook_is_marked_for_its_short_talk(path):
+    from tools import slides
+
+    assert slides.problems(path) == []
+    kinds = slides.marked(nbformat.read(path, as_version=4))
+    assert 5 <= sum(kind in ("slide", "subslide") for kind in kinds) <= 60  # a talk, not the chapter

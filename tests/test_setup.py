@@ -2,6 +2,7 @@
 and no root except for the tests, JavaScript comes through npm's own client, and the
 GitHub Actions workflows pass actionlint."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -76,6 +77,7 @@ def test_ranges_leave_the_constraints_out(monkeypatch):
 def test_every_install_path_calls_the_one_entry_point():
     makefile = (REPO / "Makefile").read_text()
     post_build = (REPO / "binder" / "postBuild").read_text()
+    hub_image = (REPO / "hub" / "Dockerfile").read_text()
     teachers = (REPO / "book" / "teachers.md").read_text()
     readme = (REPO / "README.md").read_text()
     colab_cell = re.search(r"# Colab:.*?```", teachers, re.DOTALL).group(0)
@@ -87,6 +89,7 @@ def test_every_install_path_calls_the_one_entry_point():
         ("Colab cell", colab_cell),
         ("README's PowerShell block", windows_block),
         ("JupyterHub recipe", jupyterhub),
+        ("hub/Dockerfile", hub_image),
     ]:
         assert "tools/setup_env.py" in text, f"{where} does not call tools/setup_env.py"
     for where, text in [("Makefile", makefile), ("binder/postBuild", post_build)]:
@@ -177,3 +180,28 @@ def test_without_npm_the_book_still_builds_with_web_mermaid(tmp_path):
     config = SimpleNamespace(mermaid_use_local="mermaid/mermaid.esm.min.mjs", html_static_path=["vendor"])
     extension.use_web_mermaid_without_vendor(SimpleNamespace(confdir=str(REPO)), config)  # vendor/ fetched
     assert config.mermaid_use_local == "mermaid/mermaid.esm.min.mjs" and config.html_static_path == ["vendor"]
+
+
+def test_the_hub_image_stores_a_verified_copy_of_the_data(tmp_path, monkeypatch):
+    """hub/fetch_data.py copies scikit-learn's extracted folders and reads them back through
+    lmcore's digest check (scikit-learn's download replaced by the local archive)."""
+    import tarfile
+
+    archive = Path(os.environ.get("LMCORE_DATA", "")) / "20news-bydate.tar.gz"
+    if not archive.is_file():
+        pytest.skip("needs the 20 Newsgroups archive in LMCORE_DATA")
+    import sklearn.datasets
+
+    def fake_fetch(data_home, **kwargs):
+        with tarfile.open(archive) as packed:
+            packed.extractall(Path(data_home) / "20news_home", filter="data")
+
+    monkeypatch.setattr(sklearn.datasets, "fetch_20newsgroups", fake_fetch)
+    sys.path.insert(0, str(REPO / "hub"))
+    import fetch_data
+
+    assert fetch_data.main([str(tmp_path / "data")]) == 0
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == [
+        "20news-bydate-test",
+        "20news-bydate-train",
+    ]

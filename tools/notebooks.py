@@ -297,7 +297,19 @@ def runtime_table() -> str:
             f"| {stamp['hardware']}{speed}, {stamp['executed']} |"
         )
     note = "<!-- Written by `python tools/notebooks.py run` from the notebooks' run stamps; do not edit. -->"
-    return note + "\n\n" + "\n".join(rows) + "\n"
+    table = note + "\n\n" + "\n".join(rows) + "\n"
+    peaks = {
+        _title(notebook): notebook.metadata.get(STAMP_KEY, {}).get("peak_memory_mib")
+        for notebook in (nbformat.read(path, as_version=4) for path in book_notebooks())
+    }
+    peaks = {title: peak for title, peak in peaks.items() if peak}
+    if peaks:
+        title, peak = max(peaks.items(), key=lambda item: item[1])
+        table += (
+            f"\nThe largest peak is {peak:,} MiB ({title}): with JupyterLab and the system, give each "
+            f"student at least {peak + 1024:,} MiB for one open chapter.\n"
+        )
+    return table
 
 
 def _shown(path: Path) -> str:
