@@ -31,7 +31,6 @@ recompute every answer from the notebook's own data, in either mode).
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from pathlib import Path
@@ -41,7 +40,7 @@ import nbformat
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tools.notebooks import STAMP_KEY, book_notebooks  # noqa: E402
+from tools.notebooks import STAMP_KEY, clear_outputs, copies_arguments  # noqa: E402
 from tools.student_copies import answer_names, check_statements, is_open  # noqa: E402
 
 CHECK_POINTS = 2
@@ -129,8 +128,7 @@ def nbgrader_source(notebook: nbformat.NotebookNode) -> tuple[nbformat.NotebookN
                     rubric.append(f"- **Exercise {number}** (`exercise-{number}-open`): {answer}")
                 cells += graded_cells(cell, number)
                 continue
-            cell.outputs, cell.execution_count = [], None
-            cell.metadata.pop("execution", None)
+            clear_outputs(cell)
         cells.append(cell)
     source.cells = cells
     return source, rubric
@@ -157,13 +155,8 @@ def write_course(paths: list[Path], output: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "notebooks", nargs="*", type=Path, help="default: every chapter and appendix notebook"
-    )
-    parser.add_argument("--output", type=Path, default=REPO / "course", help="the course folder")
-    args = parser.parse_args(argv)
-    for path in write_course(args.notebooks or book_notebooks(), args.output):
+    paths, output = copies_arguments(__doc__, REPO / "course", argv)
+    for path in write_course(paths, output):
         source = nbformat.read(path, as_version=4)
         graded = [c.metadata["nbgrader"] for c in source.cells if c.metadata.get("nbgrader", {}).get("grade")]
         points = sum(g["points"] for g in graded)

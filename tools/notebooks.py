@@ -50,6 +50,25 @@ def book_notebooks() -> list[Path]:
     return chapter_notebooks() + sorted((REPO / "book").glob("*.ipynb"))
 
 
+def copies_arguments(doc: str, default_output: Path, argv: list[str] | None) -> tuple[list[Path], Path]:
+    """The command line of the tools that write copies of the notebooks (student copies, the
+    nbgrader course, plain-Markdown copies): which notebooks (default: all) and into which folder."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument(
+        "notebooks", nargs="*", type=Path, help="default: every chapter and appendix notebook"
+    )
+    parser.add_argument("--output", type=Path, default=default_output, help="the folder to write into")
+    args = parser.parse_args(argv)
+    return args.notebooks or book_notebooks(), args.output
+
+
+def clear_outputs(cell: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A code cell as a student starts from: no outputs, no execution count, no timing."""
+    cell.outputs, cell.execution_count = [], None
+    cell.metadata.pop("execution", None)
+    return cell
+
+
 def code_hash(notebook: nbformat.NotebookNode) -> str:
     """SHA-256 over the code cells' sources, in order; markdown and outputs do not count."""
     digest = hashlib.sha256()

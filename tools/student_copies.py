@@ -29,7 +29,6 @@ that JupyterHub (nbgitpuller), Binder or Colab opens.
 
 from __future__ import annotations
 
-import argparse
 import ast
 import sys
 from pathlib import Path
@@ -39,7 +38,7 @@ import nbformat
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tools.notebooks import STAMP_KEY, book_notebooks  # noqa: E402
+from tools.notebooks import STAMP_KEY, clear_outputs, copies_arguments  # noqa: E402
 
 ANSWER_PROMPT = "# Your solution here."
 CHECKED_PROMPT = (
@@ -131,27 +130,19 @@ def student_copy(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
         if cell.cell_type == "code":
             if "solution" in cell.metadata.get("tags", []):
                 cell = student_cell(cell)
-            cell.outputs = []
-            cell.execution_count = None
-            cell.metadata.pop("execution", None)
+            clear_outputs(cell)
         cells.append(cell)
     copy.cells = cells
     return copy
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "notebooks", nargs="*", type=Path, help="default: every chapter and appendix notebook"
-    )
-    parser.add_argument("--output", type=Path, default=REPO / "student", help="folder for the copies")
-    args = parser.parse_args(argv)
-    paths = args.notebooks or book_notebooks()
-    args.output.mkdir(parents=True, exist_ok=True)
+    paths, output = copies_arguments(__doc__, REPO / "student", argv)
+    output.mkdir(parents=True, exist_ok=True)
     for path in paths:
         copy = student_copy(nbformat.read(path, as_version=4))
         nbformat.validate(copy)
-        target = args.output / path.name
+        target = output / path.name
         nbformat.write(copy, target)
         solutions = sum("answer" in c.metadata.get("tags", []) for c in copy.cells)
         print(f"{target}: {solutions} exercise answer cells")
