@@ -24,7 +24,10 @@ ALLOWED = {"85.3%", "15%", "80%", "10%", "40%"}
 # instead of the prose. "published" means a fact of a paper, a model or a data set that the
 # chapter cites (and where it can, asserts); "name" is part of a name (20 Newsgroups).
 TYPED_WHOLE_NUMBERS = {
-    "01_self_attention": {"16": "setting: random keys per query in the 1/sqrt(d_k) experiment"},
+    "01_self_attention": {
+        "16": "setting: random keys per query in the 1/sqrt(d_k) experiment",
+        "100": "setting: the constant added to every logit (and ten times the spread, a hundred times d_k)",
+    },
     "02_transformer": {
         "100": "setting: exercise 3's random position pairs",
         "13": "setting: exercise 3's distance",
@@ -44,14 +47,15 @@ TYPED_WHOLE_NUMBERS = {
         "96": "setting: the chapter's max_length",
         "32": "setting: updates per run, and the fewest labels",
         "16": "setting: messages per batch",
-        "512": "setting: the most labels of the learning curve",
     },
     "05_news_project": {
         "20": "name",
         "512": "published: the most positions BERT's embeddings hold",
-        "30": "setting: the budget of a run, in minutes",
         "32": "setting: messages per training batch",
         "16": "published: bf16 is a 16-bit float format",
+        "128": "setting: the window of the shorter trial runs, asserted against their configurations",
+        "192": "setting: the full-message recipe's window, asserted against the runs' configurations",
+        "256": "setting: the stripped recipe's window, asserted against the runs' configurations",
     },
     "06_applications": {
         "20": "name",

@@ -8,8 +8,10 @@
 stores the full-mode outputs. When it reaches a markdown cell, it evaluates the cell's MyST
 inline expressions (``{eval}`f"{accuracy:.3f}"` ``) in the kernel, as jupyterlab-myst does when
 a reader runs the cell, and stores the results in the cell's ``user_expressions`` metadata: the
-book and a notebook opened without running show those numbers. It stamps the notebook's metadata with a hash of its code
-cells, the hardware, the date and both wall times, and rewrites the notebook's run-time line
+book and a notebook opened without running show those numbers. It stamps the notebook's
+metadata with hashes of its code cells and of its expressions' results, the hardware (with its
+float32 matrix speed), the date, both wall times and the kernel's peak memory, and rewrites the
+notebook's run-time line
 (the markdown cell tagged ``lmcore-runtime``) from those measurements, so the time a reader
 sees was measured, not typed. ``check`` fails when a notebook's code changed after its
 outputs were stored, or when lmcore source that a notebook shows (``show_source``) no longer
