@@ -6,6 +6,7 @@
 #   make lab     open the chapters live in JupyterLab
 #   make notebooks   re-run every chapter in full mode and store its outputs (authors)
 #   make bench   speed benchmarks (ratios against PyTorch, same run)
+#   make lock    rebuild constraints.txt for every supported Python (needs PyPI)
 
 PYTHON ?= python3
 VENV := .venv
@@ -16,7 +17,7 @@ BIN := $(VENV)/bin
 endif
 SETUP_INPUTS := requirements.txt constraints.txt pyproject.toml tools/setup_env.py tools/fetch_js.py
 
-.PHONY: setup setup-tests book serve test lab notebooks bench bench-news clean
+.PHONY: setup setup-tests book serve test lab notebooks bench bench-news clean lock
 
 setup: $(VENV)/.installed
 setup-tests: $(VENV)/.installed-tests
@@ -64,6 +65,13 @@ bench: setup
 
 bench-news: setup  # about an hour on 2 cores: writes the record chapter 5 shows
 	$(BIN)/python bench/news_recipe.py --output book/results/news/recipe-comparison.json
+
+# constraints.txt: one lock for Python 3.10 to 3.13 on Linux, macOS and Windows (environment
+# markers where a Python or a system needs another version), keeping the versions already there
+lock: setup
+	$(BIN)/python -m pip install uv
+	$(BIN)/python -m uv pip compile --universal --python-version 3.10 --no-header --no-annotate \
+		requirements.txt requirements-tests.txt -o constraints.txt
 
 clean:
 	rm -rf _build

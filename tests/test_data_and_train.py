@@ -342,3 +342,15 @@ def test_decode_skips_padding_and_batches_keep_or_shuffle_their_order():
     shuffled = translation_batches(pairs, vocab, vocab, batch_size=4, seed=1)
     assert [b[0].tolist() for b in shuffled] != [b[0].tolist() for b in in_order]
     assert pad_batch([[5], [6, 7]], pad_id=9).tolist() == [[5, 9], [6, 7]]
+
+
+def test_the_device_is_cuda_then_apple_mps_then_the_cpu(monkeypatch):
+    """One place chooses the device; here with the hardware faked, as no test machine has all three."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_device() == torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert pick_device() == torch.device("mps")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert pick_device() == torch.device("cpu")
+    assert pick_device("cpu") == torch.device("cpu")  # a chapter that must stay on the CPU says so

@@ -16,11 +16,11 @@ from tools import fetch_js, setup_env
 REPO = Path(__file__).resolve().parents[1]
 
 
-def steps(monkeypatch, *, which: dict, for_tests: bool, ranges: bool = False):
+def steps(monkeypatch, *, which: dict, for_tests: bool, ranges: bool = False, python=(3, 11)):
     """The set-up plan on a machine where ``shutil.which`` finds only the programs in ``which``."""
     monkeypatch.setattr(setup_env.shutil, "which", lambda name: which.get(name))
     monkeypatch.setattr(setup_env, "MAC_CHROME", "/nonexistent/Google Chrome")
-    return setup_env.plan(for_tests=for_tests, ranges=ranges)
+    return setup_env.plan(for_tests=for_tests, ranges=ranges, python=python)
 
 
 def test_dry_run_prints_every_step_and_runs_nothing():
@@ -40,7 +40,7 @@ def test_dry_run_prints_every_step_and_runs_nothing():
 
 def test_reading_needs_no_browser_and_no_root(monkeypatch):
     plan = steps(monkeypatch, which={"npm": "/usr/bin/npm"}, for_tests=False)
-    assert [step.name for step in plan] == ["packages", "lmcore", "javascript"]
+    assert [step.name for step in plan] == ["packages", "lmcore", "javascript", "check"]
     assert not any("apt-get" in step.command or "sudo" in " ".join(step.command) for step in plan)
 
 
@@ -60,13 +60,26 @@ def test_the_tests_get_a_browser_from_the_first_source_that_exists(monkeypatch, 
 def test_debian_chromium_through_apt_get_where_it_may_be_used(monkeypatch):
     monkeypatch.setattr(setup_env, "_apt_get_prefix", lambda: [])  # root on Debian, as on CI
     plan = steps(monkeypatch, which={"apt-get": "/usr/bin/apt-get"}, for_tests=True)
-    assert plan[-1].command == ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
+    assert plan[-2].command == ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
 
 
 def test_without_npm_the_set_up_says_so_in_one_line_and_goes_on(monkeypatch):
     plan = steps(monkeypatch, which={}, for_tests=False)
     javascript = next(step for step in plan if step.name == "javascript")
     assert javascript.command == [] and "npm not found" in javascript.notice and "\n" not in javascript.notice
+
+
+@pytest.mark.parametrize("python", [(3, 9), (3, 14)])
+def test_a_python_without_tested_pins_gets_the_ranges_and_one_line(monkeypatch, python):
+    plan = steps(monkeypatch, which={}, for_tests=False, python=python)
+    assert plan[0].name == "versions" and "\n" not in plan[0].notice
+    assert f"Python {python[0]}.{python[1]} has no tested pin set" in plan[0].notice
+    assert "-c" not in plan[1].command
+
+
+def test_the_set_up_ends_with_the_doctor(monkeypatch):
+    plan = steps(monkeypatch, which={}, for_tests=True)
+    assert plan[-1].command[-3:] == ["-m", "lmcore.doctor", "--fast"]
 
 
 def test_ranges_leave_the_constraints_out(monkeypatch):

@@ -14,15 +14,19 @@ reading, and says in one line what it skipped and why.
 Steps:
 
 1. the Python packages of ``requirements.txt`` (``--for tests``: and ``requirements-tests.txt``),
-   under ``constraints.txt``, the exact versions CI tests with; ``--ranges`` drops the
-   constraints so a preinstalled PyTorch (Colab's GPU build) is kept;
+   under ``constraints.txt``: exact versions for every supported Python (3.10 to 3.13) and
+   system, one lock resolved for all of them with environment markers (``make lock`` rebuilds
+   it). ``--ranges`` drops the constraints so a preinstalled PyTorch (Colab's GPU build) is kept;
+   on a Python the lock does not cover, the set-up says so in one line and installs the ranges;
 2. ``lmcore`` itself, in editable mode;
 3. the pinned, hash-checked JavaScript (Mermaid; d3 and jQuery for the attention views) through
    npm's own client (``tools/fetch_js.py``); without npm the book still builds and the live
    attention views load bertviz's scripts from the web;
 4. ``--for tests`` only: a Chromium for the browser tests: the system's when there is one, else
    Debian's ``chromium`` through ``apt-get`` where that exists and may be used, else
-   Playwright's own.
+   Playwright's own;
+5. the doctor, ``python -m lmcore.doctor --fast``: one line per check of what the chapters
+   need, and the set-up fails when a check does.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# the Pythons constraints.txt covers (its lock was resolved for 3.10 and newer, and tested up to 3.13)
+LOCKED_PYTHONS = ((3, 10), (3, 13))
 SYSTEM_CHROMIUMS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 MAC_CHROME = "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome"
 
@@ -103,14 +109,26 @@ def browser_steps() -> list[Step]:
     ]
 
 
-def plan(for_tests: bool = False, ranges: bool = False) -> list[Step]:
-    """Every step of the set-up, in order."""
+def plan(for_tests: bool = False, ranges: bool = False, python: tuple[int, int] | None = None) -> list[Step]:
+    """Every step of the set-up, in order (``python``: the interpreter's version, by default this one)."""
     pip = [sys.executable, "-m", "pip", "install"]
     requirements = ["-r", str(REPO / "requirements.txt")]
     if for_tests:
         requirements += ["-r", str(REPO / "requirements-tests.txt")]
+    python = python or sys.version_info[:2]
+    low, high = LOCKED_PYTHONS
+    steps = []
+    if not ranges and not low <= python <= high:
+        ranges = True
+        steps.append(
+            Step(
+                "versions",
+                notice=f"Python {python[0]}.{python[1]} has no tested pin set (constraints.txt covers "
+                f"{low[0]}.{low[1]} to {high[0]}.{high[1]}): installing the version ranges of requirements.txt",
+            )
+        )
     constraints = [] if ranges else ["-c", str(REPO / "constraints.txt")]
-    steps = [
+    steps += [
         Step("packages", pip + constraints + requirements),
         Step("lmcore", pip + ["--no-deps", "-e", str(REPO)]),
     ]
@@ -129,6 +147,7 @@ def plan(for_tests: bool = False, ranges: bool = False) -> list[Step]:
         )
     if for_tests:
         steps += browser_steps()
+    steps.append(Step("check", [sys.executable, "-m", "lmcore.doctor", "--fast"]))
     return steps
 
 
