@@ -69,9 +69,7 @@ bench-news: setup  # about an hour on 2 cores: writes the record chapter 5 shows
 # constraints.txt: one lock for Python 3.10 to 3.13 on Linux, macOS and Windows (environment
 # markers where a Python or a system needs another version), keeping the versions already there
 lock: setup
-	$(BIN)/python -m pip install uv
-	$(BIN)/python -m uv pip compile --universal --python-version 3.10 --no-header --no-annotate \
-		requirements.txt requirements-tests.txt -o constraints.txt
+	$(BIN)/python tools/lock.py
 
 clean:
 	rm -rf _build

@@ -881,14 +881,17 @@ def check_invented_words(
 # --------------------------------------------------------------------------- chapter 7
 
 
-def check_attention_parameters(d_model: int, num_heads: int, your_answer, bias: bool = True) -> None:
-    """Is ``your_answer`` the number of parameters of one multi-head attention block?"""
+def check_attention_parameters(
+    d_model: int, num_heads: int, your_answer, bias: bool = True, answer_name: str = "your_answer"
+) -> None:
+    """Is ``your_answer`` the number of parameters of one multi-head attention block?
+    ``answer_name``: the variable that holds the answer, as the messages name it."""
     if d_model % num_heads:
         raise ValueError(f"d_model ({d_model}) must be divisible by num_heads ({num_heads})")
-    if _unanswered(your_answer=your_answer):
+    if _unanswered(**{answer_name: your_answer}):
         return
     expected = 4 * d_model * d_model + (4 * d_model if bias else 0)
-    answer = _number("your_answer", your_answer)
+    answer = _number(answer_name, your_answer)
     hint = (
         "read the __init__ of lmcore.MultiHeadAttention (chapter 1, section 1.6): count the weights "
         "and biases of every linear layer it creates, with d_model and the heads of this question."

@@ -117,7 +117,7 @@ def test_attention_and_mask_checks():
 
 def test_parameter_checks():
     exercises.check_attention_parameters(8, 2, 4 * 64 + 32)
-    with pytest.raises(AssertionError, match="heads does not change it"):
+    with pytest.raises(AssertionError, match="Every linear layer of the block also has a bias"):
         exercises.check_attention_parameters(8, 2, 4 * 64)
     layer = torch.nn.Linear(3, 2)
     exercises.check_parameter_count(layer, 8)

@@ -16,6 +16,7 @@ import nbformat
 import pytest
 
 from tests.browser import offline_browser, open_offline, screenshot
+from tools.plain_notebooks import plain_copy
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = "01_self_attention.ipynb"
@@ -100,6 +101,10 @@ def jupyterlab(tmp_path):
     shutil.copy(REPO / "chapters" / CHAPTER_3, tmp_path / CHAPTER_3)
     shutil.copy(REPO / "chapters" / CHAPTER_5, tmp_path / CHAPTER_5)
     nbformat.write(bertviz_cells(), tmp_path / "bertviz_live.ipynb")
+    chapter_1 = REPO / "chapters" / NOTEBOOK  # its plain copy, what a teacher presents as slides
+    nbformat.write(
+        plain_copy(nbformat.read(chapter_1, as_version=4), chapter_1), tmp_path / f"plain_{NOTEBOOK}"
+    )
     # Render every cell (JupyterLab 4 only renders the cells in view by default), and no news pop-up.
     settings = tmp_path / ".jupyter" / "lab" / "user-settings" / "@jupyterlab"
     (settings / "notebook-extension").mkdir(parents=True)
@@ -240,13 +245,17 @@ def test_chapter_3_bertviz_cell_draws_live_offline(jupyterlab):
 
 def test_chapter_1_opens_as_slides_offline(jupyterlab):
     """jupyterlab-rise shows the chapter's marked cells as a reveal.js talk, with the network
-    blocked: one top-level slide per cell marked "slide" (tools/slides.py)."""
+    blocked: one top-level slide per cell marked "slide" (tools/slides.py). Its slides draw
+    Markdown without jupyterlab-myst, so a teacher presents the chapter's plain copy
+    (tools/plain_notebooks.py): the boxes read as boxes, not as MyST markup."""
     from tools import slides
 
     notebook = nbformat.read(REPO / "chapters" / NOTEBOOK, as_version=4)
     expected = slides.marked(notebook).count("slide")
     with offline_browser() as browser:
-        page, log = open_offline(browser, f"{jupyterlab}/rise/{NOTEBOOK}", wait_ms=500, viewport=(1280, 800))
+        page, log = open_offline(
+            browser, f"{jupyterlab}/rise/plain_{NOTEBOOK}", wait_ms=500, viewport=(1280, 800)
+        )
         page.wait_for_selector(".reveal .slides > section", timeout=90_000)
         page.wait_for_timeout(3000)
         sections = page.locator(".reveal .slides > section").count()
@@ -254,4 +263,5 @@ def test_chapter_1_opens_as_slides_offline(jupyterlab):
         screenshot(page, "jupyterlab__01_rise_slides")
     assert sections == expected, (sections, expected)
     assert "Self-attention" in title and "Learning goals" in title
+    assert ":class:" not in title and "{admonition}" not in title
     assert log.blocked == []

@@ -20,7 +20,9 @@ pytest.importorskip("nbgrader")
 
 
 def nbgrader(course: Path, *args: str) -> None:
-    environment = dict(os.environ, LMCORE_MODE="quick")
+    # as in an activated environment: nbgrader runs the alembic command installed beside it
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    environment = dict(os.environ, LMCORE_MODE="quick", PATH=path)
     result = subprocess.run(
         [sys.executable, "-m", "nbgrader", *args],
         cwd=course,

@@ -5,7 +5,8 @@
 
 In JupyterLab with jupyterlab-rise, "Render as slideshow" (or opening ``/rise/<notebook>`` on
 the Jupyter server) shows a chapter as a reveal.js talk, offline (reveal.js comes with the
-extension). The talk is the chapter's skeleton: its title and learning goals, one slide per
+extension; the notebook's ``rise`` metadata picks reveal.js's "white" theme, whose fonts come
+with it). The talk is the chapter's skeleton: its title and learning goals, one slide per
 section, a slide per ``###`` subsection, every errata box, every figure, and the summary. The
 other cells are skipped in the talk and stay in the notebook as they are. The slide types live
 in each cell's ``slideshow`` metadata, so marking a notebook changes neither its code nor its
@@ -26,6 +27,8 @@ sys.path.insert(0, str(REPO))
 from tools.notebooks import book_notebooks  # noqa: E402
 
 FIGURE_CALLS = ("plt.show()", "plot_attention(", "plot_confusion_matrix(", "head_view(", "model_view(")
+# reveal.js's "white" theme brings its fonts with it; the default ("simple") loads Google's
+RISE_SETTINGS = {"theme": "white", "transition": "none"}
 
 
 def slide_type(cell: nbformat.NotebookNode, index: int, after_summary: bool) -> str:
@@ -64,6 +67,7 @@ def mark(path: Path) -> int:
     notebook = nbformat.read(path, as_version=4)
     for cell, kind in zip(notebook.cells, marked(notebook)):
         cell.metadata["slideshow"] = {"slide_type": kind}
+    notebook.metadata["rise"] = RISE_SETTINGS
     nbformat.write(notebook, path)
     return sum(kind in ("slide", "subslide") for kind in marked(notebook))
 
@@ -71,7 +75,12 @@ def mark(path: Path) -> int:
 def problems(path: Path) -> list[str]:
     """Cells of ``path`` whose slide type is not the one :func:`marked` gives."""
     notebook = nbformat.read(path, as_version=4)
-    return [
+    settings = (
+        []
+        if notebook.metadata.get("rise") == RISE_SETTINGS
+        else [f"{path.name}: RISE settings are not {RISE_SETTINGS}"]
+    )
+    return settings + [
         f"{path.name}: cell {index} is {cell.metadata.get('slideshow', {}).get('slide_type')!r}, not {kind!r}"
         for index, (cell, kind) in enumerate(zip(notebook.cells, marked(notebook)))
         if cell.metadata.get("slideshow", {}).get("slide_type") != kind
