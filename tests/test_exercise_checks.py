@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from lmcore import exercises
+from lmcore.exercises import chapter5
+from lmcore.exercises._common import as_boolean
 from lmcore.costs import KNOWN_SHAPES, attention_flops_per_token, flops_per_token
 from lmcore.transformer import sinusoidal_positional_encoding
 
@@ -139,14 +141,14 @@ def test_every_natural_type_of_a_right_answer_is_accepted(capsys):
         exercises.check_attention_parameters(768, 12, answer)
         assert "Correct" in capsys.readouterr().out
     for same in (False, np.bool_(False), torch.tensor(False), torch.tensor([False]), 0):
-        assert exercises._boolean("your_same_head", same) is False
+        assert as_boolean("your_same_head", same) is False
     with pytest.raises(TypeError, match="True or False"):
-        exercises._boolean("your_same_head", "no")
+        as_boolean("your_same_head", "no")
 
 
 def test_leaking_part_reads_keys_and_the_part_in_any_letter_case(monkeypatch, capsys):
     accuracies = {"headers": 0.83, "footers": 0.859, "quotes": 0.834}
-    monkeypatch.setattr(exercises, "_leak_accuracies", lambda train, test: accuracies)
+    monkeypatch.setattr(chapter5, "_leak_accuracies", lambda train, test: accuracies)
     answers = (
         ({"Headers": 0.83, "FOOTERS": 0.859, "Quotes": 0.834}, "Headers"),
         ({"headers removed": 0.83, "footers removed": 0.859, "quotes removed": 0.834}, "HEADERS"),
