@@ -32,7 +32,8 @@ from tqdm import tqdm
 from ._checks import expect_int, expect_positive_int, expect_probability, expect_texts
 from .bert import BertForSequenceClassification
 from .checkpoints import load_pretrained
-from .train import autocast, evaluating, fit, set_dropout
+from .runtime import autocast, evaluating, set_dropout
+from .train import fit
 
 __all__ = [
     "new_classifier",

@@ -78,7 +78,7 @@ def check_torch() -> Check:
 
 
 def check_device() -> Check:
-    from .train import pick_device
+    from .runtime import pick_device
 
     device = pick_device()
     note = "" if device.type == "cpu" else " (the book's times were measured on a CPU)"

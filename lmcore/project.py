@@ -79,7 +79,8 @@ from .costs import seconds_per_training_step
 from .datasets import LabelledTexts, check_data_path, load_labelled_texts
 from .newsgroups import load_20newsgroups
 from .provenance import code_version, hardware
-from .train import evaluating, fit, move_to, pick_device, synchronize
+from .runtime import evaluating, move_to, pick_device, synchronize
+from .train import fit
 
 __all__ = [
     "ProjectConfig",

@@ -40,7 +40,7 @@ def _cpuinfo_lines() -> list[str]:
 
 def hardware() -> str:
     """The device torch computes on, in words: ``cpu (Intel(R) Xeon(R) ...), 2 threads, torch 2.13.0+cpu``."""
-    from .train import pick_device
+    from .runtime import pick_device
 
     device = pick_device()
     name = torch.cuda.get_device_name(0) if device.type == "cuda" else cpu_name()

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from ._checks import expect_positive_int, expect_tensor
 from .bert import masked_mean
-from .train import evaluating
+from .runtime import evaluating
 
 __all__ = ["embed_texts", "extractive_summary", "search", "split_passages"]
 

@@ -42,7 +42,7 @@ from ._checks import (
 )
 from .attention import MultiHeadAttention, causal_mask, copy_from_torch_multihead, padding_mask
 from .outputs import Seq2SeqOutput
-from .train import evaluating
+from .runtime import evaluating
 
 __all__ = [
     "sinusoidal_positional_encoding",
