@@ -11,10 +11,8 @@ The models' public functions start with one bundled check (``expect_attention_in
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 
@@ -66,14 +64,6 @@ def expect_rank(name: str, tensor: torch.Tensor, ranks: tuple[int, ...], layout:
         raise ValueError(
             f"{name} must have {allowed} dimensions {layout}; "
             f"got {tensor.dim()} dimensions with shape {tuple(tensor.shape)}"
-        )
-
-
-def expect_size(name: str, tensor: torch.Tensor, dim: int, size: int, what: str) -> None:
-    if tensor.shape[dim] != size:
-        raise ValueError(
-            f"{name} dimension {dim} ({what}) must be {size}; "
-            f"got {tensor.shape[dim]} in shape {tuple(tensor.shape)}"
         )
 
 
@@ -334,16 +324,6 @@ def expect_texts(name: str, texts) -> list[str]:
     if wrong is not None:
         raise TypeError(f"{name} must hold strings; got an item of type {type(wrong).__name__}")
     return list(texts)
-
-
-def file_sha256(path: str | Path) -> str:
-    """The SHA-256 of a file, read in 1 MiB blocks, as lowercase hex: how every file lmcore reads
-    back (checkpoints, finished runs) is verified."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def expect_bert_inputs(input_ids, attention_mask, token_type_ids, config) -> None:

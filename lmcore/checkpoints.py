@@ -22,8 +22,8 @@ from pathlib import Path
 
 import torch
 
-from ._checks import file_sha256
 from .bert import BertConfig, BertModel
+from .files import file_sha256
 
 __all__ = [
     "MINILM_SHA256",

@@ -59,7 +59,7 @@ import numpy as np
 import torch
 
 from . import checkpoints
-from ._checks import expect_int, expect_number, expect_probability, file_sha256
+from ._checks import expect_int, expect_number, expect_probability
 from .bert import BertConfig
 from .budget import seed_everything
 from .classify import (
@@ -77,6 +77,7 @@ from .classify import (
 )
 from .costs import seconds_per_training_step
 from .datasets import LabelledTexts, check_data_path, load_labelled_texts
+from .files import file_sha256
 from .newsgroups import load_20newsgroups
 from .provenance import code_version, hardware
 from .runtime import evaluating, move_to, pick_device, synchronize
@@ -93,7 +94,6 @@ __all__ = [
     "published_run_dir",
     "inspect_run_folder",
     "FinishedRunExists",
-    "default_output_dir",
     "main",
 ]
 
@@ -315,19 +315,6 @@ def _mismatch(manifest: dict, wanted: dict) -> str:
         for name, sha in now.items()
         if recorded.get(name) != sha
     )
-
-
-def default_output_dir(setting: str) -> Path:
-    """Where a run of ``setting`` is kept: ``$LMCORE_ARTIFACTS/news/<setting>``, by default the
-    repository's ``artifacts/news/<setting>`` (ignored by git), whatever the working directory."""
-    if setting not in SETTINGS:
-        raise ValueError(f"setting must be one of {sorted(SETTINGS)}; got {setting!r}")
-    root = os.environ.get("LMCORE_ARTIFACTS")
-    if root is None:
-        root = (
-            REPOSITORY / "artifacts" if (REPOSITORY / "pyproject.toml").exists() else Path.cwd() / "artifacts"
-        )
-    return Path(root) / "news" / setting
 
 
 def published_run_dir(setting: str) -> Path:

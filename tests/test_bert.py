@@ -10,7 +10,7 @@ from safetensors.torch import load_file, save_file
 
 from lmcore import bert as B
 from lmcore import checkpoints
-from lmcore._checks import file_sha256
+from lmcore.files import file_sha256
 from tests.reference import tiny_bert_config
 
 
@@ -253,7 +253,7 @@ def refuse(*args, **kwargs):
 socket.socket.connect = refuse
 socket.create_connection = refuse
 from lmcore import checkpoints
-from lmcore._checks import file_sha256
+from lmcore.files import file_sha256
 for call in (checkpoints.load_pretrained, checkpoints.load_tokenizer, checkpoints.load_reference_model):
     try:
         call("checkpoints/minilm")

@@ -13,6 +13,7 @@ from test_classify_and_project import tiny_checkpoint_with_its_own_tokenizer
 
 from lmcore import project
 from lmcore.datasets import LabelledTexts, load_labelled_texts
+from lmcore.files import file_sha256
 from lmcore.project import (
     DATA_FIELDS,
     ProjectConfig,
@@ -400,7 +401,7 @@ def test_the_command_line_runs_the_recipe_on_a_csv_file_with_a_held_out_test_set
     assert matrix[0] == "true \\ predicted,hockey,space"
     assert sum(int(v) for row in matrix[1:] for v in row.split(",")[1:]) == 10
     manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["data"] == {"data_file": project.file_sha256(data)}
+    assert manifest["data"] == {"data_file": file_sha256(data)}
 
     # read back: the held-out texts, and the same run reused while the file is unchanged
     results = load_run_results(run)

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from lmcore import exercises
+from lmcore.costs import KNOWN_SHAPES, attention_flops_per_token, flops_per_token
 from lmcore.exercises import chapter5
 from lmcore.exercises._common import as_boolean
-from lmcore.costs import KNOWN_SHAPES, attention_flops_per_token, flops_per_token
 from lmcore.transformer import sinusoidal_positional_encoding
 
 FAQ_MATRIX = np.array([[80, 5, 0], [10, 40, 0], [4, 3, 3]])
