@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import json
 import struct
-import sys
+import warnings
 from pathlib import Path
 
 import torch
 
 from .bert import BertConfig, BertModel
 from .files import file_sha256
+from .notices import UnverifiedCheckpoint
 
 __all__ = [
     "MINILM_SHA256",
@@ -151,10 +152,11 @@ def verify_weights_file(path: str | Path, expected_sha256: str | None = None) ->
                 f"{path} has SHA-256 {actual}, expected {expected_sha256}: corrupt or a different file"
             )
     elif actual not in KNOWN_CHECKPOINTS:
-        print(
-            f"lmcore: {path.name} in {path.parent.name}/ is unverified (SHA-256 {actual[:16]}... is not a "
+        warnings.warn(
+            f"{path.name} in {path.parent.name}/ is unverified (SHA-256 {actual[:16]}... is not a "
             "known checkpoint); its size and header were checked",
-            file=sys.stderr,
+            UnverifiedCheckpoint,
+            stacklevel=2,
         )
     return actual
 

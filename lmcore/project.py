@@ -52,6 +52,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -79,6 +80,7 @@ from .costs import seconds_per_training_step
 from .datasets import LabelledTexts, check_data_path, load_labelled_texts
 from .files import file_sha256
 from .newsgroups import load_20newsgroups
+from .notices import RunTrainedAgain
 from .provenance import code_version, hardware
 from .runtime import evaluating, move_to, pick_device, synchronize
 from .train import fit
@@ -417,7 +419,9 @@ def load_finished_run(folder: str | Path, config: ProjectConfig) -> dict | None:
     manifest, problem = inspect_run_folder(folder)
     if manifest is None or "model.safetensors" not in manifest["files"]:
         if problem or manifest is not None:
-            print(f"lmcore.project: {problem or 'the run has no weights'}; training again", file=sys.stderr)
+            warnings.warn(
+                f"{problem or 'the run has no weights'}; training again", RunTrainedAgain, stacklevel=2
+            )
         return None
     results = _read_results(Path(folder), manifest, config)  # every hash was checked just above
     model = new_classifier(len(results["names"]), config.pooling, checkpoint=config.checkpoint)
