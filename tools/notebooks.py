@@ -172,16 +172,6 @@ def shown_sources(notebook: nbformat.NotebookNode) -> list[tuple[int, str]]:
     return shown
 
 
-def hardware() -> str:
-    import torch
-
-    from lmcore.provenance import cpu_name
-
-    model = cpu_name()
-    accelerator = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
-    return f"{os.cpu_count()}-core CPU ({model}){accelerator}, torch {torch.__version__}"
-
-
 def _format_seconds(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
@@ -264,6 +254,8 @@ def run(path: Path) -> None:
     notebook, full_seconds, peak_bytes = execute(path, "full")
     peak = f", peak memory {peak_bytes / 2**20:,.0f} MiB" if peak_bytes else ""
     print(f"{path.name}: full mode took {full_seconds:.1f} s{peak}", flush=True)
+
+    from lmcore.provenance import hardware
 
     machine = hardware()
     today = dt.date.today().isoformat()
