@@ -263,7 +263,7 @@ def run(path: Path) -> None:
         if cell.cell_type == "markdown" and RUNTIME_TAG in cell.metadata.get("tags", []):
             cell.source = (
                 f"**Run time**: {_format_seconds(full_seconds)} in full mode and "
-                f"{_format_seconds(quick_seconds)} in quick mode, measured on a {machine} "
+                f"{_format_seconds(quick_seconds)} in quick mode, measured on {machine} "
                 f"({speed:.0f} GFLOP/s in float32 matrix products) on {today} "
                 "(`python tools/notebooks.py run`)."
             )
