@@ -21,15 +21,15 @@ from lmcore import (
     display,
     exercises,
     gpt,
+    news,
     plot,
     pretraining,
-    project,
     retrieval,
 )
 from lmcore import newsgroups as N
 from lmcore import train as TR
 from lmcore import transformer as T
-from lmcore.project import ProjectConfig
+from lmcore.news import ProjectConfig
 from lmcore.train import set_dropout
 
 q = torch.randn(2, 3, 4)
@@ -502,9 +502,9 @@ CASES = [
     ),
     ("ProjectConfig freeze_layers -1", lambda: ProjectConfig(freeze_layers=-1), ValueError, "freeze_layers"),
     ("ProjectConfig checkpoint 5", lambda: ProjectConfig(checkpoint=5), TypeError, "checkpoint"),
-    ("load_run_results empty folder", lambda: project.load_run_results(empty_folder()), ValueError, "folder"),
-    ("publish_run empty folder", lambda: project.publish_run(empty_folder()), ValueError, "folder"),
-    ("published_run_dir setting", lambda: project.published_run_dir("clean"), ValueError, "setting"),
+    ("load_run_results empty folder", lambda: news.load_run_results(empty_folder()), ValueError, "folder"),
+    ("publish_run empty folder", lambda: news.publish_run(empty_folder()), ValueError, "folder"),
+    ("published_run_dir setting", lambda: news.published_run_dir("clean"), ValueError, "setting"),
     # ---------------------------------------------------------------- data sets
     ("newsgroups subset", lambda: N.load_20newsgroups("dev"), ValueError, "subset"),
     ("newsgroups remove", lambda: N.load_20newsgroups("train", remove=("signatures",)), ValueError, "remove"),

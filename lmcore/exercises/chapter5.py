@@ -135,9 +135,9 @@ def check_test_chosen_gain(run, your_gain) -> None:
     if unanswered(your_gain=your_gain):
         return
 
-    arrays = run["arrays"]
+    arrays = run.arrays
     labels = np.asarray(arrays["test_labels"])
-    weights = sorted(float(w) for w in run["validation"]["ensemble_accuracy_by_weight"])
+    weights = sorted(float(w) for w in run.validation["ensemble_accuracy_by_weight"])
 
     def accuracy(weight):
         return float(
@@ -146,7 +146,7 @@ def check_test_chosen_gain(run, your_gain) -> None:
             )
         )
 
-    reported = accuracy(float(run["validation"]["ensemble_weight"]))
+    reported = accuracy(float(run.validation["ensemble_weight"]))
     best = max(accuracy(w) for w in weights)
     expected = best - reported
     answer = as_number("your_gain", your_gain)
