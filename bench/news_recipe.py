@@ -32,14 +32,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from lmcore import checkpoints
 from lmcore.budget import seed_everything
-from lmcore.classify import (
-    average_views,
-    classification_loss,
-    encode_texts,
-    encode_windows,
-    length_bucketed_batches,
-    predict_proba,
-)
+from lmcore.classify import classification_loss, predict_proba
+from lmcore.encoding import average_views, encode_texts, encode_windows, length_bucketed_batches
 from lmcore.news import RECIPES, SETTINGS
 from lmcore.news.pipeline import Split, build_classifier, train_classifier
 from lmcore.news.splits import validation_split
@@ -81,16 +75,13 @@ def run_recipe(name, config, texts, labels, names, eval_every, target, tokenizer
     fit_texts, val_texts = [texts[i] for i in fit_index], [texts[i] for i in val_index]
     fit_labels, val_labels = labels[fit_index], labels[val_index]
     batches = length_bucketed_batches(
-        encode_texts(tokenizer, fit_texts, config.max_length, config.truncation, config.head_share),
+        encode_texts(tokenizer, fit_texts, config.view),
         fit_labels.tolist(),
         config.batch_size,
         seed=config.seed,
     )
     val_batches = length_bucketed_batches(
-        encode_texts(tokenizer, val_texts, config.max_length, config.truncation, config.head_share),
-        None,
-        64,
-        seed=None,
+        encode_texts(tokenizer, val_texts, config.view), None, 64, seed=None
     )
     longest = max(batches, key=lambda batch: batch["input_ids"].numel())
 
@@ -111,9 +102,7 @@ def run_recipe(name, config, texts, labels, names, eval_every, target, tokenizer
     seed_everything(config.seed)  # the run trains a model of its own, from the same seed
     model, _ = train_classifier(split, batches, None, config, False, evaluate=evaluate, eval_every=eval_every)
     start = time.perf_counter()
-    views, owners = encode_windows(
-        tokenizer, val_texts, config.max_length, config.truncation, config.test_windows, config.head_share
-    )
+    views, owners = encode_windows(tokenizer, val_texts, config.view)
     probabilities = average_views(
         predict_proba(model, length_bucketed_batches(views, None, 64, seed=None)), owners, len(val_texts)
     )

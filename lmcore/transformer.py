@@ -251,13 +251,14 @@ class Encoder(nn.Module):
 
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor | None = None, need_weights: bool = True
-    ) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
-        """Returns the output ``(batch, seq, d_model)`` and one weight tensor per layer."""
+    ) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+        """Returns the output ``(batch, seq, d_model)`` and, with ``need_weights``, one weight
+        tensor per layer (else ``None``)."""
         weights = []
         for layer in self.layers:
             x, layer_weights = layer(x, mask, need_weights)
             weights.append(layer_weights)
-        return self.final_norm(x), weights
+        return self.final_norm(x), weights if need_weights else None
 
 
 class Decoder(nn.Module):
@@ -280,13 +281,16 @@ class Decoder(nn.Module):
         self_mask: torch.Tensor | None = None,
         memory_mask: torch.Tensor | None = None,
         need_weights: bool = True,
-    ) -> tuple[torch.Tensor, list, list]:
-        """Returns the output and, per layer, the self-attention and cross-attention weights."""
+    ) -> tuple[torch.Tensor, list | None, list | None]:
+        """Returns the output and, with ``need_weights``, the self-attention and cross-attention
+        weights per layer (else ``None`` for both)."""
         self_weights, cross_weights = [], []
         for layer in self.layers:
             y, layer_self, layer_cross = layer(y, memory, self_mask, memory_mask, need_weights)
             self_weights.append(layer_self)
             cross_weights.append(layer_cross)
+        if not need_weights:
+            return self.final_norm(y), None, None
         return self.final_norm(y), self_weights, cross_weights
 
 

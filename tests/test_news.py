@@ -6,14 +6,13 @@ import os
 import re
 import shutil
 from dataclasses import asdict, replace
+from dataclasses import replace as with_fields
 
 import numpy as np
 import pytest
-import torch
 
-from lmcore.classify import (
-    predict_texts,
-)
+from lmcore.bert import BertForSequenceClassification
+from lmcore.classify import predict
 from lmcore.news import (
     RECIPES,
     SETTINGS,
@@ -31,7 +30,7 @@ from lmcore.news import (
 from lmcore.news.store import RUN_FILES, check_output_folder, shown, write_outputs
 from lmcore.newsgroups import load_20newsgroups
 from lmcore.notices import RunTrainedAgain
-from tests.reference import write_tiny_checkpoint
+from tests.reference import tiny_bert_config, write_tiny_checkpoint
 
 
 def test_config_validation():
@@ -81,11 +80,10 @@ def test_command_line_entry_writes_metrics_and_confusion_matrix_and_is_reused(tm
     assert "reused the finished run of" in capsys.readouterr().out
     assert reused.reused_from == shown(tmp_path) and reused.test == metrics["test"]
     assert len(reused.test_texts) == 64
-    probabilities = predict_texts(
-        reused.model, reused.tokenizer, reused.test_texts, 32, "head+tail", windows=2
-    )
+    assert config.view.windows == 2
+    probabilities = predict(reused.model, reused.tokenizer, reused.test_texts, config.view)
     np.testing.assert_allclose(probabilities, reused.arrays["bert_test"], atol=1e-5)
-    one_view = predict_texts(reused.model, reused.tokenizer, reused.test_texts, 32, "head+tail")
+    one_view = predict(reused.model, reused.tokenizer, reused.test_texts, with_fields(config.view, windows=0))
     np.testing.assert_allclose(one_view, reused.arrays["bert_test_one_view"], atol=1e-5)
     assert (
         metrics["test_one_view"]["bert"]["accuracy"]
@@ -159,7 +157,7 @@ def check_damage_is_found_and_runs_are_never_lost(finished, config, capsys):
         None,
         f"{shown(replaced)} holds "
         "['metrics.json', 'confusion_matrix.csv', 'probabilities.npz', "
-        "'model.safetensors'] but no manifest.json: an unfinished run",
+        "'classifier.json', 'model.safetensors'] but no manifest.json: an unfinished run",
     )
 
 
@@ -195,9 +193,7 @@ def test_the_command_line_runs_on_another_checkpoint_given_as_one_argument(tmp_p
     reused = load_finished_run(tmp_path / "run", config)
     assert reused.model.bert.config.hidden_size == 48 and len(reused.model.bert.encoder.layers) == 3
     assert len(reused.tokenizer) == tiny.vocab_size
-    probabilities = predict_texts(
-        reused.model, reused.tokenizer, reused.test_texts, 32, "head+tail", windows=1
-    )
+    probabilities = predict(reused.model, reused.tokenizer, reused.test_texts, config.view)
     np.testing.assert_allclose(probabilities, reused.arrays["bert_test"], atol=1e-5)
 
 
@@ -221,7 +217,7 @@ def test_a_finished_run_of_another_configuration_is_never_overwritten(tmp_path, 
             finished=f"run {seed_value}",
             history={},
             arrays={"test_labels": np.array([0, 1]), "p": np.array([[0.9, 0.1], [0.2, 0.8]])},
-            model=torch.nn.Linear(2, 2),
+            model=BertForSequenceClassification(tiny_bert_config(), 2),
         )
         write_outputs(tmp_path / "run", run, {"ensemble": np.array([0, 1])})
 
@@ -277,3 +273,39 @@ def test_the_books_published_runs_are_intact_and_made_with_the_recipe(setting):
     assert (
         results.arrays["test_labels"] == np.array(load_20newsgroups("test", remove=SETTINGS[setting]).labels)
     ).all()
+
+
+@pytest.mark.skipif(not os.environ.get("LMCORE_DATA"), reason="needs LMCORE_DATA (CI sets it)")
+def test_the_configuration_enters_each_module_at_most_twice(tmp_path, tiny_checkpoint):
+    """Followed through the calls of one run, the configuration is handed into another module
+    (a call from one module into a function of another, with the ProjectConfig as an argument)
+    at most twice per module: the pipeline reads it, the other modules get what they need."""
+    import sys
+    from collections import Counter
+
+    entries = Counter()
+
+    def profile(frame, event, arg):
+        if event != "call" or frame.f_back is None:
+            return
+        callee, caller = frame.f_globals.get("__name__", ""), frame.f_back.f_globals.get("__name__", "")
+        if callee == caller or not callee.startswith("lmcore"):
+            return
+        arguments = frame.f_code.co_varnames[: frame.f_code.co_argcount + frame.f_code.co_kwonlyargcount]
+        if any(isinstance(frame.f_locals.get(name), ProjectConfig) for name in arguments):
+            entries[callee] += 1
+
+    config = replace(
+        RECIPES["removed"],
+        checkpoint=str(tiny_checkpoint),
+        max_length=32,
+        epochs=1,
+        train_limit=320,
+        test_limit=20,
+    )
+    sys.setprofile(profile)
+    try:
+        run_project(config, output_dir=tmp_path / "run")
+    finally:
+        sys.setprofile(None)
+    assert entries and max(entries.values()) <= 2, dict(entries)

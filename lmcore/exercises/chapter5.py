@@ -8,8 +8,8 @@ from collections.abc import Mapping
 import numpy as np
 from sklearn.metrics import f1_score
 
-from ..classify import geometric_ensemble, tfidf_baseline
 from ..newsgroups import load_20newsgroups
+from ..scoring import geometric_ensemble, tfidf_baseline
 from ._common import as_number, passed, require, unanswered, within
 
 NEWSGROUP_PARTS = ("headers", "footers", "quotes")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .._checks import expect_int, expect_number, expect_probability
 from ..datasets import check_data_path
+from ..encoding import TextView
 
 __all__ = ["SETTINGS", "DATA_FIELDS", "ADDED_FIELDS", "ProjectConfig", "RECIPES"]
 
@@ -32,7 +33,7 @@ class ProjectConfig:
     validation_fraction: float = 0.1
     dropout: float = 0.0  # every dropout rate during fine-tuning; 0 halves a CPU step (chapter 5)
     test_windows: int = (
-        4  # extra windows per long message averaged at prediction time (classify.encode_windows)
+        4  # extra windows per long message averaged at prediction time (encoding.encode_windows)
     )
     bf16: bool = False  # bf16 autocast: fast on GPUs and CPUs with AMX; measured slower on avx512_bf16 alone (chapter 5)
     train_limit: int | None = None  # use only this many training messages (class-sized and quick runs)
@@ -40,6 +41,11 @@ class ProjectConfig:
     seed: int = 0
     data_file: str | None = None  # your own labelled texts (.csv or .jsonl); None: 20 Newsgroups
     test_file: str | None = None  # its test set; None: a stratified 20% of data_file is held out
+
+    @property
+    def view(self) -> TextView:
+        """How the run reads a message: its training view, and its windows at prediction time."""
+        return TextView(self.max_length, self.truncation, self.head_share, self.test_windows)
 
     def __post_init__(self):
         """Every field checked before any work starts; errors name the field."""
@@ -49,23 +55,17 @@ class ProjectConfig:
             self.checkpoint = str(self.checkpoint)
         if self.checkpoint is not None and not isinstance(self.checkpoint, str):
             raise TypeError(f"checkpoint must be a folder path or None; got {type(self.checkpoint).__name__}")
-        if self.truncation not in ("head", "head+tail"):
-            raise ValueError(f"truncation must be 'head' or 'head+tail'; got {self.truncation!r}")
         if self.pooling not in ("cls", "mean"):
             raise ValueError(f"pooling must be 'cls' or 'mean'; got {self.pooling!r}")
-        for name in ("max_length", "epochs", "batch_size"):
+        for name in ("epochs", "batch_size"):
             expect_int(name, getattr(self, name), minimum=1)
-        if self.max_length < 8:
-            raise ValueError(
-                f"max_length must be at least 8 to hold [CLS], [SEP] and some text; got {self.max_length}"
-            )
         for name in ("train_limit", "test_limit"):  # None means all; 0 or -5 would silently mean all
             if getattr(self, name) is not None:
                 expect_int(name, getattr(self, name), minimum=1)
         for name in ("freeze_layers", "test_windows", "seed"):
             expect_int(name, getattr(self, name), minimum=0)
         expect_number("lr", self.lr, above=0.0)
-        expect_probability("head_share", self.head_share)
+        _ = self.view  # the TextView checks max_length, truncation and head_share
         expect_probability("dropout", self.dropout)
         if not 0.0 < expect_number("validation_fraction", self.validation_fraction) < 0.5:
             raise ValueError(f"validation_fraction must be in (0, 0.5); got {self.validation_fraction!r}")

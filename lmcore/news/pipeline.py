@@ -14,22 +14,12 @@ import torch
 
 from .. import checkpoints
 from ..budget import seed_everything
-from ..classify import (
-    average_views,
-    classification_loss,
-    encode_texts,
-    encode_windows,
-    freeze_lower_layers,
-    geometric_ensemble,
-    length_bucketed_batches,
-    new_classifier,
-    predict_proba,
-    scores,
-    tfidf_baseline,
-)
+from ..classify import classification_loss, freeze_lower_layers, new_classifier, predict_proba
 from ..costs import seconds_per_training_step
+from ..encoding import average_views, encode_texts, encode_windows, length_bucketed_batches
 from ..provenance import code_version, hardware
 from ..runtime import evaluating, move_to, pick_device, synchronize
+from ..scoring import geometric_ensemble, scores, tfidf_baseline
 from ..train import fit
 from .config import ProjectConfig
 from .splits import chosen_test_index, load_project_data, validation_split
@@ -173,16 +163,18 @@ def fit_baseline(split: Split, config: ProjectConfig) -> tuple[np.ndarray, np.nd
 
 def encode_run(split: Split, tokenizer, config: ProjectConfig):
     """The training batches (the training view of each text) and every view prediction reads."""
-    length, truncation, share = config.max_length, config.truncation, config.head_share
+    view = config.view
     batches = length_bucketed_batches(
-        encode_texts(tokenizer, split.fit_texts, length, truncation, share),
+        encode_texts(tokenizer, split.fit_texts, view),
         split.fit_labels.tolist(),
         config.batch_size,
         seed=config.seed,
     )
-    val_views = encode_windows(tokenizer, split.val_texts, length, truncation, config.test_windows, share)
-    test_views = encode_windows(tokenizer, split.test_texts, length, truncation, config.test_windows, share)
-    return batches, val_views, test_views
+    return (
+        batches,
+        encode_windows(tokenizer, split.val_texts, view),
+        encode_windows(tokenizer, split.test_texts, view),
+    )
 
 
 def _autocast(config: ProjectConfig):

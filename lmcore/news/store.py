@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .. import checkpoints
-from ..classify import new_classifier
+from ..checkpoints import CLASSIFIER_CONFIG, load_classifier, save_classifier
 from ..files import file_sha256, write_atomically
 from ..newsgroups import load_20newsgroups
 from ..notices import RunTrainedAgain
@@ -135,7 +135,13 @@ def published_run_dir(setting: str) -> Path:
 
 
 MANIFEST = "manifest.json"
-RUN_FILES = ("metrics.json", "confusion_matrix.csv", "probabilities.npz", "model.safetensors")
+RUN_FILES = (
+    "metrics.json",
+    "confusion_matrix.csv",
+    "probabilities.npz",
+    CLASSIFIER_CONFIG,
+    "model.safetensors",
+)
 
 
 class FinishedRunExists(RuntimeError):
@@ -220,19 +226,14 @@ def load_finished_run(folder: str | Path, config: ProjectConfig) -> ProjectRun |
     exactly ``config`` and every file matches its recorded hash; ``None`` (saying why) when
     there is none or it is damaged. Raises :class:`FinishedRunExists` when the folder holds a
     finished run of another configuration: it is never silently replaced."""
-    from safetensors.torch import load_file
-
     manifest, problem = inspect_run_folder(folder)
-    if manifest is None or "model.safetensors" not in manifest["files"]:
+    if manifest is None or not {CLASSIFIER_CONFIG, "model.safetensors"} <= set(manifest["files"]):
         if problem or manifest is not None:
-            warnings.warn(
-                f"{problem or 'the run has no weights'}; training again", RunTrainedAgain, stacklevel=2
-            )
+            why = problem or "the run has no weights, or none an lmcore of this version can rebuild"
+            warnings.warn(f"{why}; training again", RunTrainedAgain, stacklevel=2)
         return None
     run = _read_results(Path(folder), manifest, config)  # every hash was checked just above
-    model = new_classifier(len(run.names), config.pooling, checkpoint=config.checkpoint)
-    model.load_state_dict(load_file(str(Path(folder) / "model.safetensors")))
-    model.eval()
+    model = load_classifier(folder)  # from the run's own classifier.json: no base checkpoint read
     print(f"reused the finished run of {manifest['finished']} in {shown(folder)}")
     return replace(run, model=model, tokenizer=checkpoints.load_tokenizer(config.checkpoint))
 
@@ -287,7 +288,6 @@ def write_outputs(folder: Path, run: ProjectRun, predictions: dict) -> None:
     another configuration is never overwritten: the new run goes beside it."""
     results, arrays, model = run.metrics(), run.arrays, run.model
     import torch.distributed as dist
-    from safetensors.torch import save_file
     from sklearn.metrics import confusion_matrix
 
     if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
@@ -296,7 +296,7 @@ def write_outputs(folder: Path, run: ProjectRun, predictions: dict) -> None:
     if manifest is not None and mismatch(manifest, results["config"]):
         folder = folder.with_name(f"{folder.name}-{time.strftime('%Y%m%d-%H%M%S')}")
         print(
-            f"lmcore.project: the output folder holds a finished run of another configuration; "
+            f"lmcore.news: the output folder holds a finished run of another configuration; "
             f"this run is written beside it, to {shown(folder)}",
             file=sys.stderr,
         )
@@ -307,7 +307,6 @@ def write_outputs(folder: Path, run: ProjectRun, predictions: dict) -> None:
     )
     header = "true \\ predicted," + ",".join(results["names"])
     rows = [f"{name}," + ",".join(map(str, row)) for name, row in zip(results["names"], matrix)]
-    state = {name: tensor.detach().contiguous() for name, tensor in _unwrap(model).state_dict().items()}
     writers = {
         "metrics.json": lambda path: path.write_text(
             json.dumps(results, indent=2, default=float), encoding="utf-8"
@@ -316,9 +315,9 @@ def write_outputs(folder: Path, run: ProjectRun, predictions: dict) -> None:
             "\n".join([header] + rows) + "\n", encoding="utf-8"
         ),
         "probabilities.npz": lambda path: save_arrays(path, arrays),
-        "model.safetensors": lambda path: save_file(state, str(path)),
     }
     files = {name: write_atomically(folder / name, write) for name, write in writers.items()}
+    files.update(save_classifier(_unwrap(model), folder))  # classifier.json, model.safetensors
     data = data_record(results["config"])  # the data files' SHA-256s, for runs on data files
     manifest = {
         "config": results["config"],
