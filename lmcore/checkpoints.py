@@ -201,9 +201,6 @@ def load_pretrained_weights(
     The weights file is verified by :func:`verify_weights_file`. Missing or unexpected tensors,
     shape mismatches and NaN or infinite weights raise a ``ValueError`` that lists them all.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     if not isinstance(model, BertModel):
         raise TypeError(f"model must be an lmcore BertModel; got {type(model).__name__}")
     folder = checkpoint_folder(checkpoint)
@@ -216,11 +213,7 @@ def load_pretrained_weights(
             f"{folder} has no model.safetensors (lmcore never loads pickled .bin weights); found {found}"
         )
     verify_weights_file(weights_file, expected_sha256)
-    try:
-        state = load_file(str(weights_file))
-    except SafetensorError as error:
-        raise ValueError(f"{weights_file} could not be read as safetensors ({error})") from None
-    _refuse_non_finite(weights_file, state)
+    state = _read_weights(weights_file)
     state = {name.removeprefix("bert."): tensor for name, tensor in state.items()}
     names = hf_name_map(model.config)
     ours = model.state_dict()
@@ -240,12 +233,21 @@ def load_pretrained_weights(
     return model.eval()
 
 
-def _refuse_non_finite(path: Path, state: dict) -> None:
+def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a verified safetensors file, refused if any holds a NaN or an infinity."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(path))
+    except SafetensorError as error:
+        raise ValueError(f"{path} could not be read as safetensors ({error})") from None
     not_finite = [
         name for name, t in state.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())
     ]
     if not_finite:
         raise ValueError(f"{path} has NaN or infinite values in {not_finite[:5]}: refusing to use it")
+    return state
 
 
 def classifier_record(classifier: BertForSequenceClassification) -> dict:
@@ -285,9 +287,6 @@ def load_classifier(folder: str | Path, expected_sha256: str | None = None) -> B
     """A fine-tuned classifier saved by :func:`save_classifier`, in evaluation mode, built from
     its own configuration: the base checkpoint is not needed. ``expected_sha256`` (of
     ``model.safetensors``) is checked when given; every file is checked for damage either way."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     folder = checkpoint_folder(folder)
     record_file, weights_file = folder / CLASSIFIER_CONFIG, folder / "model.safetensors"
     if not record_file.is_file() or not weights_file.is_file():
@@ -303,11 +302,7 @@ def load_classifier(folder: str | Path, expected_sha256: str | None = None) -> B
     _check_safetensors_layout(weights_file)
     if expected_sha256 is not None:
         verify_weights_file(weights_file, expected_sha256)
-    try:
-        state = load_file(str(weights_file))
-    except SafetensorError as error:
-        raise ValueError(f"{weights_file} could not be read as safetensors ({error})") from None
-    _refuse_non_finite(weights_file, state)
+    state = _read_weights(weights_file)
     try:
         classifier.load_state_dict(state, strict=True)
     except RuntimeError as error:

@@ -236,8 +236,11 @@ class DecoderLayer(nn.Module):
         return y, self_weights, cross_weights
 
 
-class Encoder(nn.Module):
-    """A stack of encoder layers; pre-LN stacks end with one more LayerNorm."""
+class _LayerStack(nn.Module):
+    """``num_layers`` layers of one type, built alike; a pre-LN stack ends with one more
+    LayerNorm (each post-LN layer already ends with its own)."""
+
+    layer_type: type[nn.Module]
 
     def __init__(
         self, num_layers: int, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.1, **layer_options
@@ -245,9 +248,15 @@ class Encoder(nn.Module):
         super().__init__()
         expect_positive_int("num_layers", num_layers)
         self.layers = nn.ModuleList(
-            EncoderLayer(d_model, num_heads, d_ff, dropout, **layer_options) for _ in range(num_layers)
+            self.layer_type(d_model, num_heads, d_ff, dropout, **layer_options) for _ in range(num_layers)
         )
         self.final_norm = nn.LayerNorm(d_model) if layer_options.get("norm_first") else nn.Identity()
+
+
+class Encoder(_LayerStack):
+    """A stack of encoder layers; pre-LN stacks end with one more LayerNorm."""
+
+    layer_type = EncoderLayer
 
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor | None = None, need_weights: bool = True
@@ -261,18 +270,10 @@ class Encoder(nn.Module):
         return self.final_norm(x), weights if need_weights else None
 
 
-class Decoder(nn.Module):
+class Decoder(_LayerStack):
     """A stack of decoder layers; pre-LN stacks end with one more LayerNorm."""
 
-    def __init__(
-        self, num_layers: int, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.1, **layer_options
-    ):
-        super().__init__()
-        expect_positive_int("num_layers", num_layers)
-        self.layers = nn.ModuleList(
-            DecoderLayer(d_model, num_heads, d_ff, dropout, **layer_options) for _ in range(num_layers)
-        )
-        self.final_norm = nn.LayerNorm(d_model) if layer_options.get("norm_first") else nn.Identity()
+    layer_type = DecoderLayer
 
     def forward(
         self,
