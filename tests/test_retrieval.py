@@ -45,3 +45,29 @@ def test_extractive_summary_centroid_and_mmr():
     assert len(diverse) == 2 and diverse == sorted(diverse)
     with pytest.raises(ValueError, match=r"diversity must be in \[0, 1\]"):
         extractive_summary(vectors, 2, diversity=2.0)
+
+
+def test_the_books_documents_read_as_a_reader_reads_them(tmp_path):
+    import json
+
+    from lmcore.retrieval import book_documents, documents_digest
+
+    (tmp_path / "chapters").mkdir()
+    (tmp_path / "book").mkdir()
+    cell = {
+        "cell_type": "markdown",
+        "source": ['We trained on {eval}`f"{n:,}"` messages.'],
+        "metadata": {
+            "user_expressions": [{"expression": 'f"{n:,}"', "result": {"data": {"text/plain": "'1,000'"}}}]
+        },
+    }
+    code = {"cell_type": "code", "source": "n = 1000", "metadata": {}}
+    (tmp_path / "chapters" / "01_a.ipynb").write_text(json.dumps({"cells": [cell, code]}))
+    (tmp_path / "book" / "intro.md").write_text("# Intro\n")
+    documents = book_documents(tmp_path)
+    assert documents == {"01_a": "We trained on 1,000 messages.", "intro": "# Intro\n"}
+    before = documents_digest(documents)
+    (tmp_path / "book" / "intro.md").write_text("# Introduction\n")
+    assert documents_digest(book_documents(tmp_path)) != before
+    with pytest.raises(FileNotFoundError, match="root must be the book's repository"):
+        book_documents(tmp_path / "chapters")
