@@ -330,6 +330,32 @@ def _shown(path: Path) -> str:
     return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
+BOOK_TEXT_LINE = re.compile(r"book text digest ([0-9a-f]{12})")
+
+
+def book_text_read(notebook: nbformat.NotebookNode) -> str | None:
+    """The digest of the book's text a notebook's stored outputs say it read (chapter 6 searches
+    the book), or ``None``."""
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            found = BOOK_TEXT_LINE.search(
+                output.get("text", "") if isinstance(output.get("text"), str) else ""
+            )
+            if found:
+                return found.group(1)
+    return None
+
+
+def book_text_digest(except_for: str) -> str:
+    """The digest of the book's text now, without the notebook ``except_for`` (its own text
+    changes with the results its run stores)."""
+    from lmcore.retrieval import book_documents, documents_digest
+
+    documents = book_documents(REPO)
+    documents.pop(except_for, None)
+    return documents_digest(documents)
+
+
 def problems(path: Path) -> list[str]:
     """Why the stored outputs of ``path`` cannot be trusted (an empty list when they can)."""
     notebook = nbformat.read(path, as_version=4)
@@ -368,6 +394,12 @@ def problems(path: Path) -> list[str]:
         found.append(
             f"{path.name}: the stored results of the prose's expressions are not those of the run; "
             f"re-run `python tools/notebooks.py run {_shown(path)}`"
+        )
+    read_digest = book_text_read(notebook)
+    if read_digest is not None and read_digest != book_text_digest(except_for=path.stem):
+        found.append(
+            f"{path.name}: the book's text it searches changed after the run (text digest {read_digest}); "
+            f"re-run `python tools/notebooks.py run {_shown(path)}` after every other chapter"
         )
     counts = [cell.execution_count for cell in notebook.cells if cell.cell_type == "code"]
     if counts != list(range(1, len(counts) + 1)):

@@ -152,8 +152,8 @@ def check_test_chosen_gain(run, your_gain) -> None:
     answer = as_number("your_gain", your_gain)
     hint = (
         "compute the ensemble's test accuracy for every weight of the validation search "
-        "(run['validation']['ensemble_accuracy_by_weight']), take the largest, and subtract the "
-        "test accuracy at the weight chosen on validation (run['validation']['ensemble_weight'])."
+        "(run.validation['ensemble_accuracy_by_weight']), take the largest, and subtract the "
+        "test accuracy at the weight chosen on validation (run.validation['ensemble_weight'])."
     )
     if within(answer, 100 * expected, 2) and not within(expected, 0.0, 4):
         hint = "give it as a fraction of the messages, not in percentage points; " + hint
