@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
-from lmcore import bert as B
 from lmcore import checkpoints
-from lmcore.classify import encode_texts, length_bucketed_batches
+from lmcore.classify import new_classifier
+from lmcore.encoding import TextView, encode_texts, length_bucketed_batches
 from lmcore.newsgroups import load_20newsgroups
 from lmcore.outputs import ModelOutput
 from lmcore.train import parameter_groups
@@ -54,9 +54,7 @@ class HuggingFaceAdapter(torch.nn.Module):
 
 
 def lmcore_classifier(num_labels: int):
-    return B.BertForSequenceClassification(
-        checkpoints.load_pretrained(), num_labels=num_labels, pooling="cls"
-    )
+    return new_classifier(num_labels, pooling="cls")
 
 
 def train_step(model, optimizer, batch, autocast):
@@ -138,9 +136,11 @@ def main() -> None:
         data.texts, data.labels, train_size=512, test_size=400, random_state=0, stratify=data.labels
     )
     train_batches = length_bucketed_batches(
-        encode_texts(tokenizer, train_texts, 128), train_labels, 16, seed=0
+        encode_texts(tokenizer, train_texts, TextView(128)), train_labels, 16, seed=0
     )
-    val_batches = length_bucketed_batches(encode_texts(tokenizer, val_texts, 128), None, 64, seed=None)
+    val_batches = length_bucketed_batches(
+        encode_texts(tokenizer, val_texts, TextView(128)), None, 64, seed=None
+    )
     order = torch.cat([b["index"] for b in val_batches]).numpy()
     val_in_batch_order = np.asarray(val_labels)[order]
     print(f"\ntime to {args.target:.0%} validation accuracy (4 newsgroups, 512 labels, 128 tokens, float32):")

@@ -4,7 +4,7 @@
     LMCORE_DATA=../shared/data python bench/news_recipe.py --train-limit 2000  # a smaller check
 
 Each recipe fine-tunes MiniLM on the project's training part of the full-message setting
-(``lmcore.project``'s split: the test set is never read) and measures, on the validation split:
+(``lmcore.news``'s split: the test set is never read) and measures, on the validation split:
 
 1. **Time to accuracy**: the one-view validation accuracy every ``--eval-every`` steps, and the
    minutes of training until it first reaches ``--target``. Evaluation time is not counted.
@@ -32,20 +32,13 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from lmcore import checkpoints
 from lmcore.budget import seed_everything
-from lmcore.classify import (
-    average_views,
-    classification_loss,
-    encode_texts,
-    encode_windows,
-    freeze_lower_layers,
-    length_bucketed_batches,
-    new_classifier,
-    predict_proba,
-)
+from lmcore.classify import classification_loss, predict_proba
+from lmcore.encoding import average_views, encode_texts, encode_windows, length_bucketed_batches
+from lmcore.news import RECIPES, SETTINGS
+from lmcore.news.pipeline import Split, build_classifier, train_classifier
+from lmcore.news.splits import validation_split
 from lmcore.newsgroups import load_20newsgroups
-from lmcore.project import RECIPES, SETTINGS, _split
 from lmcore.provenance import code_version, hardware, matmul_peak_flops
-from lmcore.train import fit
 
 # The book's recipe first (192 tokens, every layer trains): the others do less work per step and
 # are compared with it. The record chapter 5 shows was measured when the recipe still had the
@@ -76,26 +69,21 @@ def one_view_accuracy(model, batches, labels) -> float:
     return float((predict_proba(model, batches).argmax(1) == labels).mean())
 
 
-def run_recipe(name, config, texts, labels, eval_every, target, tokenizer):
+def run_recipe(name, config, texts, labels, names, eval_every, target, tokenizer):
     seed_everything(config.seed)
-    fit_index, val_index = _split(len(texts), labels, config.validation_fraction, config.seed)
+    fit_index, val_index = validation_split(len(texts), labels, config.validation_fraction, config.seed)
     fit_texts, val_texts = [texts[i] for i in fit_index], [texts[i] for i in val_index]
     fit_labels, val_labels = labels[fit_index], labels[val_index]
     batches = length_bucketed_batches(
-        encode_texts(tokenizer, fit_texts, config.max_length, config.truncation, config.head_share),
+        encode_texts(tokenizer, fit_texts, config.view),
         fit_labels.tolist(),
         config.batch_size,
         seed=config.seed,
     )
     val_batches = length_bucketed_batches(
-        encode_texts(tokenizer, val_texts, config.max_length, config.truncation, config.head_share),
-        None,
-        64,
-        seed=None,
+        encode_texts(tokenizer, val_texts, config.view), None, 64, seed=None
     )
-    model = freeze_lower_layers(new_classifier(20, config.pooling, config.dropout), config.freeze_layers)
     longest = max(batches, key=lambda batch: batch["input_ids"].numel())
-    flops, step_seconds = step_flops_and_seconds(model, longest)
 
     curve, clock = [], {"training": 0.0, "since": time.perf_counter()}
 
@@ -109,21 +97,12 @@ def run_recipe(name, config, texts, labels, eval_every, target, tokenizer):
         clock["since"] = time.perf_counter()
         return {"val_accuracy": curve[-1][1]}
 
-    seed_everything(config.seed)
-    fit(
-        model,
-        batches,
-        classification_loss,
-        epochs=config.epochs,
-        lr=config.lr,
-        evaluate=evaluate,
-        eval_every=eval_every,
-        progress=False,
-    )
+    split = Split(names, fit_texts, fit_labels, val_texts, val_labels, test_texts=[], test_labels=labels[:0])
+    flops, step_seconds = step_flops_and_seconds(build_classifier(split, config), longest)
+    seed_everything(config.seed)  # the run trains a model of its own, from the same seed
+    model, _ = train_classifier(split, batches, None, config, False, evaluate=evaluate, eval_every=eval_every)
     start = time.perf_counter()
-    views, owners = encode_windows(
-        tokenizer, val_texts, config.max_length, config.truncation, config.test_windows, config.head_share
-    )
+    views, owners = encode_windows(tokenizer, val_texts, config.view)
     probabilities = average_views(
         predict_proba(model, length_bucketed_batches(views, None, 64, seed=None)), owners, len(val_texts)
     )
@@ -161,7 +140,9 @@ def main() -> None:
     results = {}
     for name, config in RECIPE_CANDIDATES.items():
         print(f"{name}: {config}", flush=True)
-        results[name] = run_recipe(name, config, texts, labels, args.eval_every, args.target, tokenizer)
+        results[name] = run_recipe(
+            name, config, texts, labels, train.names, args.eval_every, args.target, tokenizer
+        )
         results[name]["mfu"] = results[name]["step_flops"] / results[name]["step_seconds"] / peak
     print(f"\n{'recipe':>48} | train min | min to {args.target:.2f} | val 1 view | val windows | MFU")
     for name, row in results.items():

@@ -11,10 +11,8 @@ The models' public functions start with one bundled check (``expect_attention_in
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 
@@ -42,6 +40,10 @@ def expect_integer_tensor(name: str, tensor: torch.Tensor, layout: str = "(batch
 
 
 def expect_ids_below(name: str, ids: torch.Tensor, limit: int) -> None:
+    """Every id in ``[0, limit)``. Checked where the values are free to read, on the CPU: on an
+    accelerator, reading them would make the host wait for the device at every call."""
+    if ids.device.type != "cpu" or ids.numel() == 0:
+        return
     if ids.min() < 0 or ids.max() >= limit:
         raise ValueError(
             f"{name} must lie in [0, {limit}); got values from {int(ids.min())} to {int(ids.max())}"
@@ -53,7 +55,8 @@ def expect_zeros_and_ones(name: str, mask: torch.Tensor) -> None:
     expect_tensor(name, mask)
     if mask.is_floating_point() or mask.is_complex():
         raise TypeError(f"{name} must hold 0/1 integers or bools; got dtype {mask.dtype}")
-    if mask.dtype != torch.bool and not bool(((mask == 0) | (mask == 1)).all()):
+    on_cpu = mask.device.type == "cpu"  # (values are read on the CPU only, as in expect_ids_below)
+    if mask.dtype != torch.bool and on_cpu and not bool(((mask == 0) | (mask == 1)).all()):
         raise ValueError(
             f"{name} must contain only 0 (padding) and 1 (real token); got values {mask.unique().tolist()}"
         )
@@ -66,14 +69,6 @@ def expect_rank(name: str, tensor: torch.Tensor, ranks: tuple[int, ...], layout:
         raise ValueError(
             f"{name} must have {allowed} dimensions {layout}; "
             f"got {tensor.dim()} dimensions with shape {tuple(tensor.shape)}"
-        )
-
-
-def expect_size(name: str, tensor: torch.Tensor, dim: int, size: int, what: str) -> None:
-    if tensor.shape[dim] != size:
-        raise ValueError(
-            f"{name} dimension {dim} ({what}) must be {size}; "
-            f"got {tensor.shape[dim]} in shape {tuple(tensor.shape)}"
         )
 
 
@@ -190,9 +185,10 @@ def expect_head_split(d_model, num_heads) -> None:
         )
 
 
-def expect_multihead_inputs(query, key, value, d_model: int) -> None:
+def expect_multihead_inputs(query, key, value, d_model: int, num_heads: int, mask=None) -> None:
     """What :class:`lmcore.MultiHeadAttention` needs: floating ``(batch, seq, d_model)`` inputs,
-    one batch size, and as many values as keys."""
+    one batch size, as many values as keys, and a bool ``mask`` that broadcasts to the scores
+    ``(batch, heads, L, S)``, when given."""
     for name, tensor in (("query", query), ("key", key), ("value", value)):
         _expect_width(name, tensor, d_model, "(batch, seq, d_model)")
     if not query.shape[0] == key.shape[0] == value.shape[0]:
@@ -204,6 +200,13 @@ def expect_multihead_inputs(query, key, value, d_model: int) -> None:
         raise ValueError(
             f"key and value must have the same length; got {tuple(key.shape)} and {tuple(value.shape)}"
         )
+    if query.shape[1] == 0 or key.shape[1] == 0:
+        raise ValueError(
+            f"attention needs at least one query and one key; got an empty sequence: "
+            f"query {tuple(query.shape)}, key {tuple(key.shape)}"
+        )
+    if mask is not None:
+        _expect_attention_mask(mask, torch.Size((query.shape[0], num_heads, query.shape[1], key.shape[1])))
 
 
 def expect_decoder_inputs(target, memory, d_model: int) -> None:
@@ -334,16 +337,6 @@ def expect_texts(name: str, texts) -> list[str]:
     if wrong is not None:
         raise TypeError(f"{name} must hold strings; got an item of type {type(wrong).__name__}")
     return list(texts)
-
-
-def file_sha256(path: str | Path) -> str:
-    """The SHA-256 of a file, read in 1 MiB blocks, as lowercase hex: how every file lmcore reads
-    back (checkpoints, finished runs) is verified."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def expect_bert_inputs(input_ids, attention_mask, token_type_ids, config) -> None:

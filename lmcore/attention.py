@@ -46,6 +46,7 @@ def scaled_dot_product_attention(
     *,
     dropout: float = 0.0,
     need_weights: bool = True,
+    checked: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Attention of every query over every key, returning the output and the weights.
 
@@ -57,13 +58,16 @@ def scaled_dot_product_attention(
         dropout: probability of dropping an attention weight (pass 0 at evaluation time).
         need_weights: when False, take PyTorch's fused kernel (same result, less memory)
             and return ``None`` for the weights.
+        checked: the caller has checked these inputs already (:class:`MultiHeadAttention`
+            checks its own at its entry), so they are not checked twice.
 
     Returns:
         ``output`` of shape ``(..., L, d_v)`` and ``weights`` of shape ``(..., L, S)``,
         each row of the weights a probability distribution over the keys.
     """
-    expect_attention_inputs(query, key, value, mask)
-    dropout = expect_probability("dropout", dropout)
+    if not checked:
+        expect_attention_inputs(query, key, value, mask)
+        expect_probability("dropout", dropout)
 
     if not need_weights:
         output = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout)
@@ -158,13 +162,14 @@ class MultiHeadAttention(nn.Module):
         """
         key = query if key is None else key
         value = key if value is None else value
-        expect_multihead_inputs(query, key, value, self.d_model)
+        expect_multihead_inputs(query, key, value, self.d_model, self.num_heads, mask)
 
         q = self.split_heads(self.q_proj(query))  # (batch, heads, L, d_head)
         k = self.split_heads(self.k_proj(key))  # (batch, heads, S, d_head)
         v = self.split_heads(self.v_proj(value))  # (batch, heads, S, d_head)
+        dropout = self.dropout if self.training else 0.0
         out, weights = scaled_dot_product_attention(
-            q, k, v, mask, dropout=self.dropout if self.training else 0.0, need_weights=need_weights
+            q, k, v, mask, dropout=dropout, need_weights=need_weights, checked=True
         )  # out: (batch, heads, L, d_head)
         return self.out_proj(self.merge_heads(out)), weights  # (batch, L, d_model)
 

@@ -171,15 +171,17 @@ class BertModel(nn.Module):
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
         # A batch without padding needs no mask, and without one PyTorch may use its fastest
-        # attention kernel (bench/finetune.py: a CPU training step about 1.2x faster).
-        has_padding = attention_mask is not None and not bool(attention_mask.all())
+        # attention kernel (bench/finetune.py: a CPU training step about 1.2x faster). Looking
+        # is free on the CPU; on an accelerator it would wait for the device, so there the mask
+        # is always passed.
+        has_padding = attention_mask is not None and (
+            attention_mask.device.type != "cpu" or not bool(attention_mask.all())
+        )
         mask = padding_mask(attention_mask) if has_padding else None  # (batch, 1, 1, seq) or None
         hidden = self.embeddings(input_ids, token_type_ids)  # (batch, seq, hidden)
         hidden, attentions = self.encoder(hidden, mask, need_weights)
         pooled = torch.tanh(self.pooler(hidden[:, 0]))  # (batch, hidden): from the [CLS] position
-        return BertModelOutput(
-            last_hidden_state=hidden, pooler_output=pooled, attentions=attentions if need_weights else None
-        )
+        return BertModelOutput(last_hidden_state=hidden, pooler_output=pooled, attentions=attentions)
 
 
 def masked_mean(hidden: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
@@ -253,20 +255,32 @@ class BertForPreTraining(nn.Module):
 
 class BertForSequenceClassification(nn.Module):
     """A classifier on top of BERT: ``pooling="cls"`` reads the pooled ``[CLS]`` vector,
-    ``pooling="mean"`` averages the real (non-padding) token vectors."""
+    ``pooling="mean"`` averages the real (non-padding) token vectors.
 
-    def __init__(self, bert: BertModel, num_labels: int, pooling: str = "cls", dropout: float | None = None):
+    Built from a :class:`BertConfig`, like every model here (and Hugging Face's): the encoder
+    starts random. :func:`lmcore.classify.new_classifier` fills it with a pretrained checkpoint,
+    :func:`lmcore.checkpoints.load_classifier` with a fine-tuned classifier saved earlier.
+    """
+
+    def __init__(
+        self, config: BertConfig, num_labels: int, pooling: str = "cls", dropout: float | None = None
+    ):
         super().__init__()
-        if not isinstance(bert, BertModel):
+        if not isinstance(config, BertConfig):
             raise TypeError(
-                f"bert must be an lmcore BertModel (see load_pretrained); got {type(bert).__name__}"
+                f"config must be a BertConfig (for a loaded model, pass its .config and load the "
+                f"weights into .bert); got {type(config).__name__}"
             )
         if pooling not in ("cls", "mean"):
             raise ValueError(f"pooling must be 'cls' or 'mean'; got {pooling!r}")
         expect_int("num_labels", num_labels, minimum=2)
-        self.bert, self.pooling = bert, pooling
-        self.dropout = nn.Dropout(bert.config.hidden_dropout_prob if dropout is None else dropout)
-        self.classifier = nn.Linear(bert.config.hidden_size, num_labels)
+        self.bert, self.pooling = BertModel(config), pooling
+        self.dropout = nn.Dropout(config.hidden_dropout_prob if dropout is None else dropout)
+        self.classifier = nn.Linear(config.hidden_size, num_labels)
+
+    @property
+    def num_labels(self) -> int:
+        return self.classifier.out_features
 
     def pool(self, output: BertModelOutput, attention_mask=None) -> torch.Tensor:
         """The vector the classifier reads, ``(batch, hidden)``: the pooled ``[CLS]`` vector or
@@ -286,6 +300,6 @@ class BertForSequenceClassification(nn.Module):
         logits = self.classifier(self.dropout(self.pool(output, attention_mask)))  # (batch, num_labels)
         loss = None
         if labels is not None:
-            expect_ids_below("labels", labels, self.classifier.out_features)
+            expect_ids_below("labels", labels, self.num_labels)
             loss = F.cross_entropy(logits.float(), labels)
         return ModelOutput(logits=logits, loss=loss, attentions=output.attentions)

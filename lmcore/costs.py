@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .train import autocast, move_to, synchronize
+from .runtime import autocast, move_to, synchronize
 
 __all__ = [
     "KNOWN_SHAPES",

@@ -51,8 +51,8 @@ SHOWN_PROBLEMS = 5  # a file with many bad lines: the first few are listed, then
 
 @dataclass
 class LabelledTexts:
-    """Texts, integer labels and the label names (``names[label]``): the same fields as
-    :class:`lmcore.newsgroups.Newsgroups`, so the project reads either."""
+    """Texts, integer labels and the label names (``names[label]``): one split of 20 Newsgroups
+    (:func:`lmcore.newsgroups.load_20newsgroups`) or of a data file of one's own."""
 
     texts: list[str]
     labels: list[int]

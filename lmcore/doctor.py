@@ -78,7 +78,7 @@ def check_torch() -> Check:
 
 
 def check_device() -> Check:
-    from .train import pick_device
+    from .runtime import pick_device
 
     device = pick_device()
     note = "" if device.type == "cpu" else " (the book's times were measured on a CPU)"
@@ -126,8 +126,8 @@ def check_data(data_dir: str | Path | None = None, verify: bool = True) -> Check
 
 
 def check_checkpoint() -> Check:
-    from ._checks import file_sha256
     from .checkpoints import MINILM_SHA256, default_checkpoint
+    from .files import file_sha256
 
     try:
         weights = default_checkpoint() / "model.safetensors"

@@ -31,7 +31,7 @@ from ._checks import (
 )
 from .attention import causal_mask
 from .outputs import ModelOutput
-from .train import evaluating
+from .runtime import evaluating
 from .transformer import Encoder, LearnedPositionalEncoding
 
 __all__ = ["CharTokenizer", "DecoderOnlyLM", "generate", "next_token_loss", "random_windows", "top_k_filter"]

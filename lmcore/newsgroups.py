@@ -30,9 +30,10 @@ import hashlib
 import os
 import tarfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+from .datasets import LabelledTexts
 
 DATA_VARIABLE = "LMCORE_DATA"
 ARCHIVE = "20news-bydate.tar.gz"
@@ -47,22 +48,7 @@ CONTENT_SHA256 = {
 MESSAGE_TABLE = Path(__file__).parent / "data" / "20news-bydate-messages.txt.gz"  # "key sha256[:8]" lines
 NOT_MESSAGES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 
-__all__ = ["Newsgroups", "load_20newsgroups", "find_data_dir", "DATA_VARIABLE"]
-
-
-@dataclass
-class Newsgroups:
-    """Texts, integer labels and the label names (``names[label]``) of one split."""
-
-    texts: list[str]
-    labels: list[int]
-    names: list[str]
-
-    def __len__(self) -> int:
-        return len(self.texts)
-
-    def __iter__(self):  # allows: texts, labels, names = load_20newsgroups(...)
-        return iter((self.texts, self.labels, self.names))
+__all__ = ["load_20newsgroups", "find_data_dir", "DATA_VARIABLE"]
 
 
 def find_data_dir(data_dir: str | Path | None = None) -> Path | None:
@@ -192,7 +178,7 @@ def load_20newsgroups(
     categories: Sequence[str] | None = None,
     remove: Sequence[str] = (),
     data_dir: str | Path | None = None,
-) -> Newsgroups:
+) -> LabelledTexts:
     """One split of 20 Newsgroups ("bydate"): ``subset`` is ``"train"`` or ``"test"``.
 
     ``categories`` keeps only those newsgroups (labels are renumbered 0..k-1 in sorted order);
@@ -217,10 +203,10 @@ def load_20newsgroups(
     names = sorted(categories) if categories is not None else all_names
     index = {name: i for i, name in enumerate(names)}
     kept = [(t, index[c]) for t, c in zip(texts, categories_of) if c in index]
-    return Newsgroups([_strip(t, remove) for t, _ in kept], [label for _, label in kept], names)
+    return LabelledTexts([_strip(t, remove) for t, _ in kept], [label for _, label in kept], names)
 
 
-def _from_sklearn(subset: str, categories, remove: tuple[str, ...]) -> Newsgroups:
+def _from_sklearn(subset: str, categories, remove: tuple[str, ...]) -> LabelledTexts:
     from sklearn.datasets import fetch_20newsgroups
 
     try:
@@ -238,4 +224,4 @@ def _from_sklearn(subset: str, categories, remove: tuple[str, ...]) -> Newsgroup
         [(k, t.encode("latin-1")) for k, t in zip(keys, everything.data)],
         "scikit-learn's download (in ~/scikit_learn_data)",
     )
-    return Newsgroups(list(bunch.data), [int(label) for label in bunch.target], list(bunch.target_names))
+    return LabelledTexts(list(bunch.data), [int(label) for label in bunch.target], list(bunch.target_names))

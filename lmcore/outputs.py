@@ -7,8 +7,10 @@ weights in ``attentions`` when ``need_weights=True`` (otherwise PyTorch's fused 
 runs, and no weights are ever materialised). Field names follow Hugging Face ``transformers``
 where lmcore models the same thing, so a reader can move between the two.
 
+The encoder alone (:class:`lmcore.bert.BertModel`) predicts nothing: it returns token vectors.
 Layers (attention, encoder and decoder layers) are not models: like
-``torch.nn.MultiheadAttention`` they return ``(output, weights)``.
+``torch.nn.MultiheadAttention`` they return ``(output, weights)``, with ``None`` for weights
+that were not asked for.
 """
 
 from __future__ import annotations
@@ -30,12 +32,14 @@ class ModelOutput:
 
 
 @dataclass
-class BertModelOutput(ModelOutput):
-    """:class:`lmcore.bert.BertModel`'s output: token vectors and the pooled ``[CLS]`` vector
-    (no logits: the encoder alone predicts nothing)."""
+class BertModelOutput:
+    """:class:`lmcore.bert.BertModel`'s output: token vectors and the pooled ``[CLS]`` vector.
+    No ``logits`` and no ``loss``: the encoder alone predicts nothing (Hugging Face's
+    ``BaseModelOutputWithPooling``)."""
 
-    last_hidden_state: torch.Tensor | None = None  # (batch, seq, hidden)
-    pooler_output: torch.Tensor | None = None  # (batch, hidden): tanh(W h_[CLS] + b)
+    last_hidden_state: torch.Tensor  # (batch, seq, hidden)
+    pooler_output: torch.Tensor  # (batch, hidden): tanh(W h_[CLS] + b)
+    attentions: list[torch.Tensor] | None = None  # per layer (batch, heads, seq, seq), if asked for
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Where a result was made: the CPU's name, the hardware in words, and the lmcore code version.
 
 Every stored result says what produced it: the news project's run folders
-(:mod:`lmcore.project`) and the notebooks' run stamps (``tools/notebooks.py``) both use these.
+(:mod:`lmcore.news`) and the notebooks' run stamps (``tools/notebooks.py``) both use these.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def _cpuinfo_lines() -> list[str]:
 
 def hardware() -> str:
     """The device torch computes on, in words: ``cpu (Intel(R) Xeon(R) ...), 2 threads, torch 2.13.0+cpu``."""
-    from .train import pick_device
+    from .runtime import pick_device
 
     device = pick_device()
     name = torch.cuda.get_device_name(0) if device.type == "cuda" else cpu_name()
@@ -69,6 +69,6 @@ def code_version() -> str:
     """SHA-256 (first 12 hex digits) of lmcore's Python sources: which code made a result."""
     package = Path(__file__).parent
     digest = hashlib.sha256()
-    for path in sorted(package.glob("*.py")):
-        digest.update(path.name.encode() + path.read_bytes())
+    for path in sorted(package.rglob("*.py")):  # the subpackages (news/, exercises/) included
+        digest.update(path.relative_to(package).as_posix().encode() + path.read_bytes())
     return digest.hexdigest()[:12]

@@ -8,23 +8,35 @@ into a search engine and a summariser with no further training:
 * :func:`embed_texts`: texts -> unit vectors ``(n, d_model)``;
 * :func:`search`: the ``k`` passages closest to each query;
 * :func:`split_passages`: paragraphs of a Markdown text, the units a question is answered with;
+* :func:`book_documents`: the book's own text, chapter by chapter and page by page, as a reader
+  reads it (each computed number in place of its expression), and :func:`documents_digest`;
 * :func:`extractive_summary`: pick sentences near the text's centroid, optionally penalising
   redundancy (maximal marginal relevance, Carbonell & Goldstein, 1998).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from ._checks import expect_positive_int, expect_tensor
 from .bert import masked_mean
-from .train import evaluating
+from .runtime import evaluating
 
-__all__ = ["embed_texts", "extractive_summary", "search", "split_passages"]
+__all__ = [
+    "embed_texts",
+    "extractive_summary",
+    "search",
+    "split_passages",
+    "book_documents",
+    "documents_digest",
+]
 
 
 def embed_texts(
@@ -107,3 +119,44 @@ def extractive_summary(vectors: torch.Tensor, n_sentences: int, diversity: float
         score[chosen] = float("-inf")
         chosen.append(int(score.argmax()))
     return sorted(chosen)
+
+
+# pages that record the notebooks' runs, rewritten by every run: not text to search
+RUN_RECORDS = ("runtimes.md",)
+
+
+def book_documents(root: str | Path) -> dict[str, str]:
+    """The book's text by document name: every chapter's Markdown cells (``root/chapters``), each
+    ``{eval}`` expression replaced by the result stored with it, then every page (``root/book``)
+    but the run-time table (:data:`RUN_RECORDS`), which every notebook run rewrites.
+
+    This is what chapter 6 searches and summarises; :func:`documents_digest` of it tells whether
+    the text changed since the chapter's stored run.
+    """
+    root = Path(root)
+    if not (root / "chapters").is_dir() or not (root / "book").is_dir():
+        raise FileNotFoundError(f"root must be the book's repository, with chapters/ and book/; got {root}")
+    documents = {}
+    for path in sorted((root / "chapters").glob("*.ipynb")):
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        documents[path.stem] = "\n\n".join(
+            _as_read(cell) for cell in cells if cell["cell_type"] == "markdown"
+        )
+    for page in sorted((root / "book").glob("*.md")):
+        if page.name not in RUN_RECORDS:
+            documents[page.stem] = page.read_text(encoding="utf-8")
+    return documents
+
+
+def _as_read(cell: dict) -> str:
+    """A Markdown cell as a reader reads it: each ``{eval}`` expression as its stored result."""
+    text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+    for item in cell.get("metadata", {}).get("user_expressions", []):
+        value = item["result"]["data"]["text/plain"].strip("'")
+        text = text.replace("{eval}`" + item["expression"] + "`", value)
+    return text
+
+
+def documents_digest(documents: dict[str, str]) -> str:
+    """SHA-256 (first 12 hex digits) of the documents, names and texts in order."""
+    return hashlib.sha256(json.dumps(documents, sort_keys=True).encode()).hexdigest()[:12]

@@ -15,19 +15,20 @@ submodules (their gradients would not be synchronised).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from ._checks import expect_number, expect_positive_int, expect_probability
-from .attention import MultiHeadAttention
+from ._checks import expect_number, expect_positive_int
+from .runtime import autocast, evaluating, move_to, pick_device, set_dropout, synchronize
 
+# pick_device, move_to, synchronize, autocast, evaluating and set_dropout live in lmcore.runtime;
+# they stay importable from here for code written against this module
 __all__ = [
     "pick_device",
     "move_to",
@@ -42,75 +43,6 @@ __all__ = [
     "init_distributed",
     "shard_batch",
 ]
-
-
-def pick_device(preferred: str | None = None) -> torch.device:
-    """``preferred`` if given, else the best available: CUDA, then Apple's MPS, then the CPU."""
-    if preferred is not None:
-        return torch.device(preferred)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def synchronize(device: torch.device | str) -> None:
-    """Wait until ``device`` has finished its queued work: GPUs run asynchronously, so a clock
-    read without this measures only how fast the work was queued."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
-
-
-def move_to(batch, device: torch.device):
-    """Move a tensor, or the tensors inside a tuple, list or dict, to ``device``."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, dict):
-        return {key: move_to(value, device) for key, value in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(move_to(value, device) for value in batch)
-    return batch
-
-
-def autocast(device: torch.device | str, dtype: torch.dtype | None):
-    """Run the forward pass in ``dtype`` (``torch.bfloat16``, ``torch.float16``) on ``device``'s
-    type; ``dtype=None`` means plain float32. Measure before using it: on a CPU without AMX, bf16
-    can be slower than float32 (chapter 5)."""
-    device_type = torch.device(device).type
-    return torch.autocast(device_type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
-
-
-@contextlib.contextmanager
-def evaluating(model: nn.Module) -> Iterator[nn.Module]:
-    """``with evaluating(model):`` eval mode (no dropout) and no gradients inside; the model's
-    previous mode comes back afterwards, even when the block raises."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield model
-    finally:
-        model.train(was_training)
-
-
-def set_dropout(model: nn.Module, probability: float) -> nn.Module:
-    """Set every dropout rate in ``model`` (hidden, attention, classifier) to ``probability``.
-
-    Fine-tuning on thousands of examples for an epoch or two needs little regularisation, and on
-    a CPU dropout is expensive: drawing the random masks cost more than half of a MiniLM training
-    step in chapter 5's measurement. ``set_dropout(model, 0.0)`` trades that regularisation for speed.
-    """
-    probability = expect_probability("probability", probability)
-    for module in model.modules():
-        if isinstance(module, nn.Dropout):
-            module.p = probability
-        elif isinstance(module, MultiHeadAttention):
-            module.dropout = probability
-    return model
 
 
 def init_distributed(device: torch.device) -> tuple[int, int]:

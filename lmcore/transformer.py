@@ -42,7 +42,7 @@ from ._checks import (
 )
 from .attention import MultiHeadAttention, causal_mask, copy_from_torch_multihead, padding_mask
 from .outputs import Seq2SeqOutput
-from .train import evaluating
+from .runtime import evaluating
 
 __all__ = [
     "sinusoidal_positional_encoding",
@@ -236,8 +236,11 @@ class DecoderLayer(nn.Module):
         return y, self_weights, cross_weights
 
 
-class Encoder(nn.Module):
-    """A stack of encoder layers; pre-LN stacks end with one more LayerNorm."""
+class _LayerStack(nn.Module):
+    """``num_layers`` layers of one type, built alike; a pre-LN stack ends with one more
+    LayerNorm (each post-LN layer already ends with its own)."""
+
+    layer_type: type[nn.Module]
 
     def __init__(
         self, num_layers: int, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.1, **layer_options
@@ -245,33 +248,32 @@ class Encoder(nn.Module):
         super().__init__()
         expect_positive_int("num_layers", num_layers)
         self.layers = nn.ModuleList(
-            EncoderLayer(d_model, num_heads, d_ff, dropout, **layer_options) for _ in range(num_layers)
+            self.layer_type(d_model, num_heads, d_ff, dropout, **layer_options) for _ in range(num_layers)
         )
         self.final_norm = nn.LayerNorm(d_model) if layer_options.get("norm_first") else nn.Identity()
 
+
+class Encoder(_LayerStack):
+    """A stack of encoder layers; pre-LN stacks end with one more LayerNorm."""
+
+    layer_type = EncoderLayer
+
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor | None = None, need_weights: bool = True
-    ) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
-        """Returns the output ``(batch, seq, d_model)`` and one weight tensor per layer."""
+    ) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+        """Returns the output ``(batch, seq, d_model)`` and, with ``need_weights``, one weight
+        tensor per layer (else ``None``)."""
         weights = []
         for layer in self.layers:
             x, layer_weights = layer(x, mask, need_weights)
             weights.append(layer_weights)
-        return self.final_norm(x), weights
+        return self.final_norm(x), weights if need_weights else None
 
 
-class Decoder(nn.Module):
+class Decoder(_LayerStack):
     """A stack of decoder layers; pre-LN stacks end with one more LayerNorm."""
 
-    def __init__(
-        self, num_layers: int, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.1, **layer_options
-    ):
-        super().__init__()
-        expect_positive_int("num_layers", num_layers)
-        self.layers = nn.ModuleList(
-            DecoderLayer(d_model, num_heads, d_ff, dropout, **layer_options) for _ in range(num_layers)
-        )
-        self.final_norm = nn.LayerNorm(d_model) if layer_options.get("norm_first") else nn.Identity()
+    layer_type = DecoderLayer
 
     def forward(
         self,
@@ -280,13 +282,16 @@ class Decoder(nn.Module):
         self_mask: torch.Tensor | None = None,
         memory_mask: torch.Tensor | None = None,
         need_weights: bool = True,
-    ) -> tuple[torch.Tensor, list, list]:
-        """Returns the output and, per layer, the self-attention and cross-attention weights."""
+    ) -> tuple[torch.Tensor, list | None, list | None]:
+        """Returns the output and, with ``need_weights``, the self-attention and cross-attention
+        weights per layer (else ``None`` for both)."""
         self_weights, cross_weights = [], []
         for layer in self.layers:
             y, layer_self, layer_cross = layer(y, memory, self_mask, memory_mask, need_weights)
             self_weights.append(layer_self)
             cross_weights.append(layer_cross)
+        if not need_weights:
+            return self.final_norm(y), None, None
         return self.final_norm(y), self_weights, cross_weights
 
 

@@ -38,11 +38,13 @@ import html
 import io
 import os
 import re
-import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+
+from .notices import WebScripts
 
 __all__ = ["head_view", "model_view", "vendor_dir"]
 
@@ -146,10 +148,11 @@ def _iframe(view_html: str, height: int, title: str, picture: str):
     else:
         libraries = _inline_libraries()
         if libraries is None:
-            print(
-                "lmcore.views: d3 and jQuery were not fetched at set-up (no npm), so this view loads "
-                "bertviz's scripts from the web; run `python tools/setup_env.py` with npm for offline views",
-                file=sys.stderr,
+            warnings.warn(
+                "d3 and jQuery were not fetched at set-up (no npm), so this view loads bertviz's "
+                "scripts from the web; run `python tools/setup_env.py` with npm for offline views",
+                WebScripts,
+                stacklevel=3,
             )
             return HTML(view_html)  # bertviz's ordinary behaviour
     body = _PARAMS_COPY_IN_COMMENT.sub("", _REQUIRE_TAG.sub("", view_html))

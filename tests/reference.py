@@ -39,3 +39,44 @@ def tiny_bert_config(**sizes):
     from lmcore.bert import BertConfig
 
     return BertConfig(**{**TINY_BERT, **sizes})
+
+
+def write_tiny_checkpoint(folder):
+    """A 3-layer, 48-wide random BERT with a 71-piece character vocabulary, saved the way a
+    Hugging Face checkpoint is: config.json, model.safetensors, vocab.txt."""
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    from lmcore import bert as B
+    from lmcore import checkpoints
+
+    vocab = [
+        "[PAD]",
+        "[UNK]",
+        "[CLS]",
+        "[SEP]",
+        "[MASK]",
+        *"abcdefghijklmnopqrstuvwxyz0123456789.,!?",
+        *(f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz0123456789"),
+    ][:71]
+    config = B.BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=48,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        intermediate_size=96,
+        max_position_embeddings=64,
+    )
+    torch.manual_seed(0)
+    ours = B.BertModel(config).state_dict()
+    folder.mkdir()
+    save_file(
+        {theirs: ours[name].contiguous() for theirs, name in checkpoints.hf_name_map(config).items()},
+        str(folder / "model.safetensors"),
+    )
+    (folder / "config.json").write_text(json.dumps({"model_type": "bert", **config.to_dict()}))
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True, "model_max_length": 64}))
+    return folder, config

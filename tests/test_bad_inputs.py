@@ -19,28 +19,24 @@ from lmcore import (
     costs,
     data,
     display,
+    encoding,
     exercises,
     gpt,
+    news,
     plot,
     pretraining,
-    project,
     retrieval,
+    scoring,
 )
 from lmcore import newsgroups as N
 from lmcore import train as TR
 from lmcore import transformer as T
-from lmcore.project import ProjectConfig
+from lmcore.news import ProjectConfig
 from lmcore.train import set_dropout
+from tests.reference import tiny_bert_config
 
 q = torch.randn(2, 3, 4)
-TINY = B.BertConfig(
-    vocab_size=30522,
-    hidden_size=8,
-    num_hidden_layers=1,
-    num_attention_heads=2,
-    intermediate_size=16,
-    max_position_embeddings=16,
-)
+TINY = tiny_bert_config(vocab_size=30522, hidden_size=8, intermediate_size=16, max_position_embeddings=16)
 IDS = torch.randint(5, 50, (2, 6))
 
 
@@ -50,7 +46,7 @@ def tiny_bert():
 
 
 def tiny_classifier():
-    return B.BertForSequenceClassification(B.BertModel(TINY), num_labels=2)
+    return B.BertForSequenceClassification(TINY, num_labels=2)
 
 
 def empty_folder():
@@ -94,8 +90,10 @@ def fit(**options):
 
 
 def fine_tune(labels, texts=("a text", "another text")):
-    classifier = B.BertForSequenceClassification(tiny_bert(), num_labels=2)
-    return classify.fine_tune(classifier, tokenizer(), list(texts), labels, max_length=8, epochs=1)
+    classifier = B.BertForSequenceClassification(TINY, num_labels=2)
+    return classify.fine_tune(
+        classifier, tokenizer(), list(texts), labels, view=encoding.TextView(8), epochs=1
+    )
 
 
 # (id, call, exception type, the argument the message must name)
@@ -280,18 +278,36 @@ CASES = [
     ),
     (
         "classifier pooling",
-        lambda: B.BertForSequenceClassification(tiny_bert(), 2, pooling="max"),
+        lambda: B.BertForSequenceClassification(TINY, 2, pooling="max"),
         ValueError,
         "pooling",
     ),
-    ("classifier 1 label", lambda: B.BertForSequenceClassification(tiny_bert(), 1), ValueError, "num_labels"),
+    ("classifier 1 label", lambda: B.BertForSequenceClassification(TINY, 1), ValueError, "num_labels"),
     (
         "classifier labels float",
-        lambda: B.BertForSequenceClassification(tiny_bert(), 2.0),
+        lambda: B.BertForSequenceClassification(TINY, 2.0),
         TypeError,
         "num_labels",
     ),
-    ("classifier not a BertModel", lambda: B.BertForSequenceClassification("bert", 2), TypeError, "bert"),
+    ("classifier from a model", lambda: B.BertForSequenceClassification(tiny_bert(), 2), TypeError, "config"),
+    (
+        "load_classifier empty folder",
+        lambda: checkpoints.load_classifier(empty_folder()),
+        FileNotFoundError,
+        "classifier.json",
+    ),
+    (
+        "save_classifier a BertModel",
+        lambda: checkpoints.save_classifier(tiny_bert(), empty_folder()),
+        TypeError,
+        "classifier",
+    ),
+    (
+        "load_pretrained_weights a classifier",
+        lambda: checkpoints.load_pretrained_weights(tiny_classifier()),
+        TypeError,
+        "model",
+    ),
     ("load_pretrained checkpoint int", lambda: checkpoints.load_pretrained(3), TypeError, "checkpoint"),
     ("set_dropout 1.0", lambda: set_dropout(tiny_bert(), 1.0), ValueError, "probability"),
     # ---------------------------------------------------------------- pretraining
@@ -397,66 +413,64 @@ CASES = [
     ),
     ("shard_batch uneven", lambda: TR.shard_batch(torch.zeros(3, 2), 0, 2), ValueError, "batch"),
     # ---------------------------------------------------------------- classification
-    ("encode_texts a string", lambda: classify.encode_texts(tokenizer(), "one text", 16), TypeError, "texts"),
-    ("encode_texts empty", lambda: classify.encode_texts(tokenizer(), [], 16), ValueError, "texts"),
-    ("encode_texts numbers", lambda: classify.encode_texts(tokenizer(), [1, 2], 16), TypeError, "texts"),
+    ("encode_texts a string", lambda: encoding.encode_texts(tokenizer(), "one text"), TypeError, "texts"),
+    ("encode_texts empty", lambda: encoding.encode_texts(tokenizer(), []), ValueError, "texts"),
+    ("encode_texts numbers", lambda: encoding.encode_texts(tokenizer(), [1, 2]), TypeError, "texts"),
     (
-        "encode_texts max_length 4",
-        lambda: classify.encode_texts(tokenizer(), ["a"], 4),
+        "TextView max_length 4",
+        lambda: encoding.TextView(4),
         ValueError,
         "max_length",
     ),
     (
-        "encode_texts truncation",
-        lambda: classify.encode_texts(tokenizer(), ["a"], 16, "tail"),
+        "TextView truncation",
+        lambda: encoding.TextView(16, "tail"),
         ValueError,
         "truncation",
     ),
     (
-        "encode_texts head_share 1",
-        lambda: classify.encode_texts(tokenizer(), ["a"], 16, "head+tail", head_share=1.0),
+        "TextView head_share 1",
+        lambda: encoding.TextView(16, "head+tail", head_share=1.0),
         ValueError,
         "head_share",
     ),
     (
-        "encode_windows windows -1",
-        lambda: classify.encode_windows(tokenizer(), ["a"], 16, windows=-1),
+        "TextView windows -1",
+        lambda: encoding.TextView(16, windows=-1),
         ValueError,
         "windows",
     ),
     (
-        "predict_texts a string",
-        lambda: classify.predict_texts(
-            B.BertForSequenceClassification(tiny_bert(), 2), tokenizer(), "one text"
-        ),
+        "predict a string",
+        lambda: classify.predict(tiny_classifier(), tokenizer(), "one text"),
         TypeError,
         "texts",
     ),
     (
         "buckets float labels",
-        lambda: classify.length_bucketed_batches([[1, 2]], [0.5], 2),
+        lambda: encoding.length_bucketed_batches([[1, 2]], [0.5], 2),
         TypeError,
         "labels",
     ),
     (
         "buckets negative label",
-        lambda: classify.length_bucketed_batches([[1, 2]], [-1], 2),
+        lambda: encoding.length_bucketed_batches([[1, 2]], [-1], 2),
         ValueError,
         "labels",
     ),
     (
         "buckets label count",
-        lambda: classify.length_bucketed_batches([[1, 2]], [0, 1], 2),
+        lambda: encoding.length_bucketed_batches([[1, 2]], [0, 1], 2),
         ValueError,
         "labels",
     ),
     (
         "buckets batch_size 0",
-        lambda: classify.length_bucketed_batches([[1, 2]], [0], 0),
+        lambda: encoding.length_bucketed_batches([[1, 2]], [0], 0),
         ValueError,
         "batch_size",
     ),
-    ("buckets no texts", lambda: classify.length_bucketed_batches([], [], 2), ValueError, "encodings"),
+    ("buckets no texts", lambda: encoding.length_bucketed_batches([], [], 2), ValueError, "encodings"),
     ("fine_tune label out of range", lambda: fine_tune([0, 2]), ValueError, "labels"),
     ("fine_tune float labels", lambda: fine_tune([0.0, 1.0]), TypeError, "labels"),
     ("fine_tune labels count", lambda: fine_tune([0]), ValueError, "labels"),
@@ -481,8 +495,9 @@ CASES = [
     ("new_classifier dropout 1", lambda: classify.new_classifier(3, dropout=1.0), ValueError, "dropout"),
     ("new_classifier num_labels 1", lambda: classify.new_classifier(1), ValueError, "num_labels"),
     ("show_source nothing", lambda: display.show_source(), TypeError, "at least one"),
-    ("average_views owners", lambda: classify.average_views(np.ones((2, 2)), [0], 1), ValueError, "owners"),
-    ("tfidf texts and labels", lambda: classify.tfidf_baseline(["a", "b"], [0], ["c"]), ValueError, "labels"),
+    ("encode_windows a length", lambda: encoding.encode_windows(tokenizer(), ["a"], 16), TypeError, "view"),
+    ("average_views owners", lambda: encoding.average_views(np.ones((2, 2)), [0], 1), ValueError, "owners"),
+    ("tfidf texts and labels", lambda: scoring.tfidf_baseline(["a", "b"], [0], ["c"]), ValueError, "labels"),
     # ---------------------------------------------------------------- project
     ("ProjectConfig train_limit 0", lambda: ProjectConfig(train_limit=0), ValueError, "train_limit"),
     ("ProjectConfig test_limit -5", lambda: ProjectConfig(test_limit=-5), ValueError, "test_limit"),
@@ -502,9 +517,9 @@ CASES = [
     ),
     ("ProjectConfig freeze_layers -1", lambda: ProjectConfig(freeze_layers=-1), ValueError, "freeze_layers"),
     ("ProjectConfig checkpoint 5", lambda: ProjectConfig(checkpoint=5), TypeError, "checkpoint"),
-    ("load_run_results empty folder", lambda: project.load_run_results(empty_folder()), ValueError, "folder"),
-    ("publish_run empty folder", lambda: project.publish_run(empty_folder()), ValueError, "folder"),
-    ("published_run_dir setting", lambda: project.published_run_dir("clean"), ValueError, "setting"),
+    ("load_run_results empty folder", lambda: news.load_run_results(empty_folder()), ValueError, "folder"),
+    ("publish_run empty folder", lambda: news.publish_run(empty_folder()), ValueError, "folder"),
+    ("published_run_dir setting", lambda: news.published_run_dir("clean"), ValueError, "setting"),
     # ---------------------------------------------------------------- data sets
     ("newsgroups subset", lambda: N.load_20newsgroups("dev"), ValueError, "subset"),
     ("newsgroups remove", lambda: N.load_20newsgroups("train", remove=("signatures",)), ValueError, "remove"),

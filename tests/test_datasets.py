@@ -9,18 +9,20 @@ from dataclasses import asdict
 
 import numpy as np
 import pytest
-from test_classify_and_project import tiny_checkpoint_with_its_own_tokenizer
 
-from lmcore import project
 from lmcore.datasets import LabelledTexts, load_labelled_texts
-from lmcore.project import (
-    DATA_FIELDS,
+from lmcore.files import file_sha256
+from lmcore.news import (
+    RECIPES,
     ProjectConfig,
     load_finished_run,
     load_project_data,
     load_run_results,
     main,
+    publish_run,
 )
+from lmcore.news.config import DATA_FIELDS
+from lmcore.news.store import mismatch
 
 TOPICS = {
     "space": [
@@ -296,10 +298,10 @@ def test_the_configuration_checks_its_data_fields(tmp_path):
 
 def test_runs_made_before_data_files_existed_still_match_their_configuration():
     """The book's published runs have no data_file/test_file in their manifests."""
-    wanted = asdict(project.RECIPES["full"])
+    wanted = asdict(RECIPES["full"])
     stored = {k: v for k, v in wanted.items() if k not in DATA_FIELDS}
-    assert project._mismatch({"config": stored}, wanted) == ""
-    assert project._mismatch({"config": {**stored, "seed": 1}}, wanted) == "seed: 1 there, 0 now"
+    assert mismatch({"config": stored}, wanted) == ""
+    assert mismatch({"config": {**stored, "seed": 1}}, wanted) == "seed: 1 there, 0 now"
 
 
 def test_without_a_test_file_a_fixed_stratified_fifth_is_held_out(tmp_path):
@@ -360,16 +362,10 @@ def test_a_data_set_too_small_for_the_splits_is_refused_before_any_work(tmp_path
         load_project_data(ProjectConfig(data_file=str(path), **options))
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    folder, _ = tiny_checkpoint_with_its_own_tokenizer(tmp_path_factory.mktemp("checkpoint") / "tiny")
-    return str(folder)
-
-
 def quick(checkpoint, output):
     return [
         "--checkpoint",
-        checkpoint,
+        str(checkpoint),
         "--max-length",
         "32",
         "--epochs",
@@ -400,11 +396,11 @@ def test_the_command_line_runs_the_recipe_on_a_csv_file_with_a_held_out_test_set
     assert matrix[0] == "true \\ predicted,hockey,space"
     assert sum(int(v) for row in matrix[1:] for v in row.split(",")[1:]) == 10
     manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["data"] == {"data_file": project.file_sha256(data)}
+    assert manifest["data"] == {"data_file": file_sha256(data)}
 
     # read back: the held-out texts, and the same run reused while the file is unchanged
     results = load_run_results(run)
-    assert len(results["test_texts"]) == 10 and set(results["test_texts"]) <= {t for t, _ in rows}
+    assert len(results.test_texts) == 10 and set(results.test_texts) <= {t for t, _ in rows}
     main(["--data-file", str(data), *quick(tiny_checkpoint, run)])
     assert "reused the finished run of" in capsys.readouterr().out
 
@@ -422,7 +418,7 @@ def test_the_command_line_runs_the_recipe_on_a_csv_file_with_a_held_out_test_set
     with pytest.raises(ValueError, match="was made from data files that changed since"):
         load_run_results(run)
     with pytest.raises(ValueError, match="destination must be given for a run on a data file"):
-        project.publish_run(run)
+        publish_run(run)
 
 
 def test_the_command_line_runs_the_recipe_on_jsonl_files_with_integer_labels(
@@ -440,8 +436,8 @@ def test_the_command_line_runs_the_recipe_on_jsonl_files_with_integer_labels(
     assert metrics["n_train"] + metrics["n_validation"] == 48
     config = ProjectConfig(**metrics["config"])
     reused = load_finished_run(run, config)
-    assert reused["test_texts"] == load_labelled_texts(test).texts
-    assert reused["arrays"]["test_labels"].tolist() == [2] * 4 + [1] * 4 + [0] * 4  # 10, 2, 1 in that order
+    assert reused.test_texts == load_labelled_texts(test).texts
+    assert reused.arrays["test_labels"].tolist() == [2] * 4 + [1] * 4 + [0] * 4  # 10, 2, 1 in that order
     assert set(json.loads((run / "manifest.json").read_text())["data"]) == {"data_file", "test_file"}
 
 

@@ -10,6 +10,8 @@ import torch
 
 from lmcore import exercises
 from lmcore.costs import KNOWN_SHAPES, attention_flops_per_token, flops_per_token
+from lmcore.exercises import chapter5
+from lmcore.exercises._common import as_boolean
 from lmcore.transformer import sinusoidal_positional_encoding
 
 FAQ_MATRIX = np.array([[80, 5, 0], [10, 40, 0], [4, 3, 3]])
@@ -139,14 +141,14 @@ def test_every_natural_type_of_a_right_answer_is_accepted(capsys):
         exercises.check_attention_parameters(768, 12, answer)
         assert "Correct" in capsys.readouterr().out
     for same in (False, np.bool_(False), torch.tensor(False), torch.tensor([False]), 0):
-        assert exercises._boolean("your_same_head", same) is False
+        assert as_boolean("your_same_head", same) is False
     with pytest.raises(TypeError, match="True or False"):
-        exercises._boolean("your_same_head", "no")
+        as_boolean("your_same_head", "no")
 
 
 def test_leaking_part_reads_keys_and_the_part_in_any_letter_case(monkeypatch, capsys):
     accuracies = {"headers": 0.83, "footers": 0.859, "quotes": 0.834}
-    monkeypatch.setattr(exercises, "_leak_accuracies", lambda train, test: accuracies)
+    monkeypatch.setattr(chapter5, "_leak_accuracies", lambda train, test: accuracies)
     answers = (
         ({"Headers": 0.83, "FOOTERS": 0.859, "Quotes": 0.834}, "Headers"),
         ({"headers removed": 0.83, "footers removed": 0.859, "quotes removed": 0.834}, "HEADERS"),
@@ -212,3 +214,39 @@ def test_hints_and_success_messages_give_away_neither_value_nor_method(capsys):
     for answer in (first - 1, first + 5):
         hint = _hint(exercises.check_half_attention_context, base, answer)
         assert str(first) not in hint.split("Hint:")[1] and f"{first:,}" not in hint.split("Hint:")[1]
+
+
+def test_macro_f1_check(capsys):
+    matrix = np.array([[5, 1], [2, 2]])
+    exercises.check_macro_f1(matrix, _macro_f1(matrix))
+    assert "Correct" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="macro F1 should be"):
+        exercises.check_macro_f1(matrix, 0.5)
+
+
+def _macro_f1(matrix):
+    tp = np.diag(matrix)
+    precision, recall = tp / matrix.sum(0), tp / matrix.sum(1)
+    return float(np.mean(2 * precision * recall / (precision + recall)))
+
+
+def test_attention_and_mask_checks():
+    q, k, v = torch.randn(3, 4), torch.randn(3, 4), torch.randn(3, 2)
+    right = torch.softmax(q @ k.T / 2.0, dim=-1) @ v
+    exercises.check_attention(q, k, v, right)
+    with pytest.raises(AssertionError, match="sqrt"):
+        exercises.check_attention(q, k, v, torch.softmax(q @ k.T, dim=-1) @ v)
+    exercises.check_causal_mask(torch.ones(4, 4).tril().bool(), 4)
+    with pytest.raises(AssertionError, match="lower-triangular"):
+        exercises.check_causal_mask(torch.ones(4, 4).triu().bool(), 4)
+
+
+def test_parameter_checks():
+    exercises.check_attention_parameters(8, 2, 4 * 64 + 32)
+    with pytest.raises(AssertionError, match="also has a bias"):
+        exercises.check_attention_parameters(8, 2, 4 * 64)
+    layer = torch.nn.Linear(3, 2)
+    exercises.check_parameter_count(layer, 8)
+    with pytest.raises(AssertionError, match="6 is not the number") as wrong:
+        exercises.check_parameter_count(layer, 6)
+    assert "8" not in str(wrong.value)  # the expected count is not given away

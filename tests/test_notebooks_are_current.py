@@ -177,3 +177,13 @@ def test_every_notebook_is_marked_for_its_short_talk(path):
     assert slides.problems(path) == []
     kinds = slides.marked(nbformat.read(path, as_version=4))
     assert 5 <= sum(kind in ("slide", "subslide") for kind in kinds) <= 60  # a talk, not the chapter
+
+
+def test_a_notebook_that_searches_the_book_is_stale_when_the_text_changes(tmp_path, monkeypatch):
+    """Chapter 6 searches the book's text: its stored results hold only for the text it read."""
+    searching = [p for p in CHAPTERS if notebooks.book_text_read(nbformat.read(p, as_version=4))]
+    assert [p.stem for p in searching] == ["06_applications"]
+    path = searching[0]
+    assert not [p for p in notebooks.problems(path) if "book's text" in p]
+    monkeypatch.setattr(notebooks, "book_text_digest", lambda except_for: "0" * 12)
+    assert any("book's text it searches changed" in p for p in notebooks.problems(path))

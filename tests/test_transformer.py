@@ -138,6 +138,17 @@ def test_seq2seq_is_causal_and_ignores_source_padding():
     torch.testing.assert_close(model(longer_padding, target).logits, logits, atol=1e-5, rtol=1e-5)
 
 
+def test_seq2seq_attentions_are_none_unless_asked_for():
+    model = small_model()
+    source, target = torch.tensor([[4, 5, 6, 0]]), torch.tensor([[1, 5, 6]])
+    quiet = model(source, target)
+    assert quiet.attentions is None and quiet.encoder_attentions is None and quiet.cross_attentions is None
+    loud = model(source, target, need_weights=True)
+    layers = len(model.decoder.layers)
+    assert len(loud.attentions) == len(loud.cross_attentions) == layers
+    assert loud.cross_attentions[0].shape[-2:] == (3, 4) and loud.encoder_attentions[0].shape[-2:] == (4, 4)
+
+
 def test_greedy_decode_starts_with_bos_and_pads_after_eos():
     model = small_model()
     out = model.greedy_decode(torch.tensor([[4, 5, 6], [7, 8, 0]]), bos_id=1, eos_id=2, max_new_tokens=6)

@@ -59,12 +59,15 @@ def test_views_accept_lists_and_check_shapes():
         views.model_view(torch.rand(2, 2, 3, 8, 8), TOKENS)
 
 
-def test_without_fetched_javascript_views_fall_back_to_bertviz_with_a_notice(monkeypatch, tmp_path, capsys):
+def test_without_fetched_javascript_views_fall_back_to_bertviz_with_a_notice(monkeypatch, tmp_path):
     """No npm at set-up: the live view is bertviz's own (scripts from the web), and one line says so."""
+    from lmcore.notices import WebScripts
+
     monkeypatch.setenv(views.VENDOR_VARIABLE, str(tmp_path))
-    view = views.head_view(random_attention(), TOKENS)
-    notice = capsys.readouterr().err
-    assert len(notice.strip().splitlines()) == 1 and "tools/setup_env.py" in notice
+    with pytest.warns(WebScripts) as notices:
+        view = views.head_view(random_attention(), TOKENS)
+    (notice,) = [str(w.message) for w in notices if issubclass(w.category, WebScripts)]
+    assert "\n" not in notice and "tools/setup_env.py" in notice
     assert "require" in view.data and "iframe" not in view.data
 
 

@@ -172,16 +172,6 @@ def shown_sources(notebook: nbformat.NotebookNode) -> list[tuple[int, str]]:
     return shown
 
 
-def hardware() -> str:
-    import torch
-
-    from lmcore.provenance import cpu_name
-
-    model = cpu_name()
-    accelerator = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
-    return f"{os.cpu_count()}-core CPU ({model}){accelerator}, torch {torch.__version__}"
-
-
 def _format_seconds(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
@@ -265,13 +255,15 @@ def run(path: Path) -> None:
     peak = f", peak memory {peak_bytes / 2**20:,.0f} MiB" if peak_bytes else ""
     print(f"{path.name}: full mode took {full_seconds:.1f} s{peak}", flush=True)
 
+    from lmcore.provenance import hardware
+
     machine = hardware()
     today = dt.date.today().isoformat()
     for cell in notebook.cells:
         if cell.cell_type == "markdown" and RUNTIME_TAG in cell.metadata.get("tags", []):
             cell.source = (
                 f"**Run time**: {_format_seconds(full_seconds)} in full mode and "
-                f"{_format_seconds(quick_seconds)} in quick mode, measured on a {machine} "
+                f"{_format_seconds(quick_seconds)} in quick mode, measured on {machine} "
                 f"({speed:.0f} GFLOP/s in float32 matrix products) on {today} "
                 "(`python tools/notebooks.py run`)."
             )
@@ -338,6 +330,32 @@ def _shown(path: Path) -> str:
     return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
+BOOK_TEXT_LINE = re.compile(r"book text digest ([0-9a-f]{12})")
+
+
+def book_text_read(notebook: nbformat.NotebookNode) -> str | None:
+    """The digest of the book's text a notebook's stored outputs say it read (chapter 6 searches
+    the book), or ``None``."""
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            found = BOOK_TEXT_LINE.search(
+                output.get("text", "") if isinstance(output.get("text"), str) else ""
+            )
+            if found:
+                return found.group(1)
+    return None
+
+
+def book_text_digest(except_for: str) -> str:
+    """The digest of the book's text now, without the notebook ``except_for`` (its own text
+    changes with the results its run stores)."""
+    from lmcore.retrieval import book_documents, documents_digest
+
+    documents = book_documents(REPO)
+    documents.pop(except_for, None)
+    return documents_digest(documents)
+
+
 def problems(path: Path) -> list[str]:
     """Why the stored outputs of ``path`` cannot be trusted (an empty list when they can)."""
     notebook = nbformat.read(path, as_version=4)
@@ -376,6 +394,12 @@ def problems(path: Path) -> list[str]:
         found.append(
             f"{path.name}: the stored results of the prose's expressions are not those of the run; "
             f"re-run `python tools/notebooks.py run {_shown(path)}`"
+        )
+    read_digest = book_text_read(notebook)
+    if read_digest is not None and read_digest != book_text_digest(except_for=path.stem):
+        found.append(
+            f"{path.name}: the book's text it searches changed after the run (text digest {read_digest}); "
+            f"re-run `python tools/notebooks.py run {_shown(path)}` after every other chapter"
         )
     counts = [cell.execution_count for cell in notebook.cells if cell.cell_type == "code"]
     if counts != list(range(1, len(counts) + 1)):

@@ -1,11 +1,9 @@
-"""The cost calculator against real lmcore models, the timing helper, and the exercise checks."""
+"""lmcore.costs: parameter, FLOP, memory and time estimates, checked against built models."""
 
-import numpy as np
 import pytest
 import torch
 
 from lmcore import bert as B
-from lmcore import exercises
 from lmcore.classify import classification_loss
 from lmcore.costs import (
     KNOWN_SHAPES,
@@ -17,7 +15,7 @@ from lmcore.costs import (
     transformer_parameters,
 )
 from lmcore.gpt import DecoderOnlyLM
-from lmcore.train import set_dropout
+from tests.reference import tiny_bert_config
 
 
 @pytest.mark.parametrize("name", ["all-MiniLM-L6-v2", "BERT-base"])
@@ -58,10 +56,7 @@ def test_flops_and_state_bytes():
 
 def test_seconds_per_training_step_is_positive_and_restores_mode():
     model = B.BertForSequenceClassification(
-        B.BertModel(
-            B.BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
-        ),
-        num_labels=3,
+        tiny_bert_config(vocab_size=100, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1), 3
     ).eval()
     batch = {
         "input_ids": torch.randint(5, 100, (2, 8)),
@@ -74,57 +69,6 @@ def test_seconds_per_training_step_is_positive_and_restores_mode():
         seconds_per_training_step(model, classification_loss, batch, repeats=0)
 
 
-def test_set_dropout_reaches_every_dropout():
-    from lmcore.attention import MultiHeadAttention
-
-    model = B.BertForSequenceClassification(
-        B.BertModel(
-            B.BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
-        ),
-        num_labels=3,
-    )
-    set_dropout(model, 0.0)
-    assert all(m.p == 0.0 for m in model.modules() if isinstance(m, torch.nn.Dropout))
-    assert all(m.dropout == 0.0 for m in model.modules() if isinstance(m, MultiHeadAttention))
-    with pytest.raises(ValueError):
-        set_dropout(model, 1.5)
-
-
-def test_macro_f1_check(capsys):
-    matrix = np.array([[5, 1], [2, 2]])
-    exercises.check_macro_f1(matrix, _macro_f1(matrix))
-    assert "Correct" in capsys.readouterr().out
-    with pytest.raises(AssertionError, match="macro F1 should be"):
-        exercises.check_macro_f1(matrix, 0.5)
-
-
-def _macro_f1(matrix):
-    tp = np.diag(matrix)
-    precision, recall = tp / matrix.sum(0), tp / matrix.sum(1)
-    return float(np.mean(2 * precision * recall / (precision + recall)))
-
-
-def test_attention_and_mask_checks():
-    q, k, v = torch.randn(3, 4), torch.randn(3, 4), torch.randn(3, 2)
-    right = torch.softmax(q @ k.T / 2.0, dim=-1) @ v
-    exercises.check_attention(q, k, v, right)
-    with pytest.raises(AssertionError, match="sqrt"):
-        exercises.check_attention(q, k, v, torch.softmax(q @ k.T, dim=-1) @ v)
-    exercises.check_causal_mask(torch.ones(4, 4).tril().bool(), 4)
-    with pytest.raises(AssertionError, match="lower-triangular"):
-        exercises.check_causal_mask(torch.ones(4, 4).triu().bool(), 4)
-
-
-def test_parameter_checks():
-    exercises.check_attention_parameters(8, 2, 4 * 64 + 32)
-    with pytest.raises(AssertionError, match="Every linear layer of the block also has a bias"):
-        exercises.check_attention_parameters(8, 2, 4 * 64)
-    layer = torch.nn.Linear(3, 2)
-    exercises.check_parameter_count(layer, 8)
-    with pytest.raises(AssertionError, match="expected 8"):
-        exercises.check_parameter_count(layer, 6)
-
-
 def test_flops_per_token_counts_both_attention_products_as_pytorch_does():
     """PyTorch's own FLOP counter over a forward pass of lmcore's BERT equals the calculator's
     count exactly: 2 per weight of the layers' matrices, and both attention products (the scores
@@ -134,10 +78,9 @@ def test_flops_per_token_counts_both_attention_products_as_pytorch_does():
     from lmcore import bert as B
     from lmcore.costs import TransformerShape, attention_flops_per_token
 
-    d, layers, ff, context = 16, 2, 64, 64
-    config = B.BertConfig(
+    d, layers, ff, context = 16, 2, 64, 64  # (tiny_bert_config is 16 wide)
+    config = tiny_bert_config(
         vocab_size=100,
-        hidden_size=d,
         num_hidden_layers=layers,
         num_attention_heads=4,
         intermediate_size=ff,

@@ -1,12 +1,11 @@
-"""lmcore.gpt (decoder-only LM, sampling) and lmcore.retrieval (sentence embeddings, search, summaries)."""
+"""lmcore.gpt: the character tokenizer, the decoder-only model, sampling and its training windows."""
 
 import math
 
 import pytest
 import torch
 
-from lmcore import checkpoints, gpt
-from lmcore.retrieval import embed_texts, extractive_summary, search, split_passages
+from lmcore import gpt
 
 
 @pytest.fixture(scope="module")
@@ -91,47 +90,9 @@ def test_random_windows_shift_targets_by_one():
     assert torch.equal(targets, inputs + 1)
 
 
-@pytest.fixture(scope="module")
-def minilm():
-    return checkpoints.load_pretrained(), checkpoints.load_tokenizer()
-
-
-def test_embeddings_are_unit_length_and_ignore_padding(minilm):
-    encoder, tokenizer = minilm
-    alone = embed_texts(encoder, tokenizer, ["A short text."])
-    padded = embed_texts(encoder, tokenizer, ["A short text.", "A much longer text that forces padding " * 5])
-    torch.testing.assert_close(alone[0], padded[0], atol=1e-5, rtol=0)
-    torch.testing.assert_close(padded.norm(dim=1), torch.ones(2))
-    with pytest.raises(ValueError, match="longer than the model allows"):
-        embed_texts(encoder, tokenizer, ["x"], max_length=1024)
-
-
-def test_search_finds_the_paraphrase(minilm):
-    encoder, tokenizer = minilm
-    passages = [
-        "The cat sleeps on the sofa.",
-        "Interest rates rose again this quarter.",
-        "Rockets launch satellites.",
-    ]
-    query = embed_texts(encoder, tokenizer, ["Which animal is napping on the couch?"])
-    scores, indices = search(query, embed_texts(encoder, tokenizer, passages), k=2)
-    assert indices[0, 0].item() == 0 and scores[0, 0] > scores[0, 1]
-    with pytest.raises(ValueError, match="must share d"):
-        search(torch.zeros(1, 3), torch.zeros(2, 4))
-
-
-def test_split_passages_drops_headings_code_and_short_paragraphs():
-    text = "# Title\n\nshort one\n\n```python\nx = 1\n```\n\n" + "word " * 30 + "\n\n| a | b |\n|---|---|"
-    assert split_passages(text) == [("word " * 30).strip()]
-
-
-def test_extractive_summary_centroid_and_mmr():
-    vectors = torch.nn.functional.normalize(
-        torch.tensor([[1.0, 0.0], [0.99, 0.14], [0.0, 1.0], [0.7, 0.7]]), dim=1
-    )
-    centroid = torch.nn.functional.normalize(vectors.mean(0), dim=0)
-    assert extractive_summary(vectors, 2) == sorted((vectors @ centroid).topk(2).indices.tolist())
-    diverse = extractive_summary(vectors, 2, diversity=0.9)
-    assert len(diverse) == 2 and diverse == sorted(diverse)
-    with pytest.raises(ValueError, match=r"diversity must be in \[0, 1\]"):
-        extractive_summary(vectors, 2, diversity=2.0)
+def test_attentions_are_none_unless_asked_for(tiny_lm):
+    ids = torch.randint(0, 11, (2, 6), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert tiny_lm(ids).attentions is None
+        weights = tiny_lm(ids, need_weights=True).attentions
+    assert [w.shape for w in weights] == [(2, 4, 6, 6)] * 2

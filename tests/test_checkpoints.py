@@ -1,0 +1,260 @@
+"""lmcore.checkpoints: checkpoint folders read from the local disk only, every file verified,
+misfits listed, and fine-tuned classifiers saved and reloaded without their base checkpoint."""
+
+import json
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from lmcore import bert as B
+from lmcore import checkpoints
+from lmcore.files import file_sha256
+
+
+def test_bundled_checkpoint_has_the_official_hash():
+    assert file_sha256(checkpoints.default_checkpoint() / "model.safetensors") == checkpoints.MINILM_SHA256
+
+
+@pytest.fixture
+def checkpoint_copy(tmp_path):
+    folder = tmp_path / "checkpoint"
+    folder.mkdir()
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "vocab.txt",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+    ):
+        shutil.copy(checkpoints.default_checkpoint() / name, folder / name)
+    return folder
+
+
+def test_loads_a_folder_and_checks_a_given_hash(checkpoint_copy):
+    model = checkpoints.load_pretrained(checkpoint_copy)
+    assert model.config.num_hidden_layers == 6
+    with pytest.raises(ValueError, match="has SHA-256 .* expected 0000"):
+        checkpoints.load_pretrained(checkpoint_copy, expected_sha256="0" * 64)
+
+
+def test_missing_unexpected_and_mismatched_tensors_are_all_listed(checkpoint_copy):
+    state = load_file(str(checkpoint_copy / "model.safetensors"))
+    del state["encoder.layer.3.output.dense.weight"]
+    state["encoder.layer.9.extra.weight"] = torch.zeros(2)
+    state["pooler.dense.bias"] = torch.zeros(7)
+    save_file(state, str(checkpoint_copy / "model.safetensors"))
+    with pytest.raises(ValueError) as error:
+        checkpoints.load_pretrained(checkpoint_copy)
+    message = str(error.value)
+    assert "missing: ['encoder.layer.3.output.dense.weight']" in message
+    assert "unexpected: ['encoder.layer.9.extra.weight']" in message
+    assert "pooler.dense.bias: checkpoint (7,) vs model (384,)" in message
+
+
+def test_never_loads_pickles(checkpoint_copy):
+    (checkpoint_copy / "model.safetensors").rename(checkpoint_copy / "pytorch_model.bin")
+    with pytest.raises(FileNotFoundError, match="no model.safetensors .*never loads pickled"):
+        checkpoints.load_pretrained(checkpoint_copy)
+
+
+def test_config_checks(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+    with pytest.raises(ValueError, match="describes a 'gpt2' model"):
+        B.BertConfig.from_json(tmp_path / "config.json")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        checkpoints.load_pretrained(tmp_path / "nowhere")
+
+
+def test_a_known_hash_compares_in_any_letter_case(checkpoint_copy):
+    checkpoints.load_pretrained(checkpoint_copy, expected_sha256=checkpoints.MINILM_SHA256.upper())
+
+
+def test_a_file_where_a_folder_is_expected_is_named(checkpoint_copy):
+    with pytest.raises(NotADirectoryError, match=r"model.safetensors is a file; pass the folder"):
+        checkpoints.load_pretrained(checkpoint_copy / "model.safetensors")
+
+
+@pytest.mark.parametrize("keep", [4, 5_000, -1000])  # inside the length prefix, the header, the tensors
+def test_a_truncated_weights_file_names_the_file_and_the_problem(checkpoint_copy, keep):
+    weights = checkpoint_copy / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:keep])
+    with pytest.raises(
+        ValueError, match=r"model.safetensors (is truncated|has a damaged safetensors header)"
+    ):
+        checkpoints.load_pretrained(checkpoint_copy)
+
+
+def test_a_cut_off_config_names_the_file(checkpoint_copy):
+    config = checkpoint_copy / "config.json"
+    config.write_text(config.read_text()[:40])
+    with pytest.raises(ValueError, match=r"config.json is not valid JSON .*cut off"):
+        checkpoints.load_pretrained(checkpoint_copy)
+
+
+def random_checkpoint(folder, poison=None):
+    """A small random BERT saved under Hugging Face's tensor names, as a checkpoint folder."""
+    config = B.BertConfig(
+        vocab_size=120,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    model = B.BertModel(config)
+    ours = model.state_dict()
+    state = {theirs: ours[name].clone() for theirs, name in checkpoints.hf_name_map(config).items()}
+    if poison is not None:
+        state["encoder.layer.1.output.dense.weight"][0, 0] = poison
+    folder.mkdir()
+    save_file(state, str(folder / "model.safetensors"))
+    (folder / "config.json").write_text(json.dumps({"model_type": "bert", **config.to_dict()}))
+    return folder
+
+
+def test_an_unknown_checkpoint_loads_with_a_one_line_notice(tmp_path):
+    from lmcore.notices import UnverifiedCheckpoint
+
+    with pytest.warns(UnverifiedCheckpoint) as notices:
+        model = checkpoints.load_pretrained(random_checkpoint(tmp_path / "tiny"))
+    notice = str(notices[0].message)
+    assert model.config.hidden_size == 32
+    assert "\n" not in notice and "unverified" in notice and "size and header were checked" in notice
+
+
+@pytest.mark.parametrize("poison", [float("nan"), float("inf")])
+def test_nan_or_infinite_weights_are_refused(tmp_path, poison):
+    with pytest.raises(
+        ValueError, match=r"NaN or infinite values in \['encoder.layer.1.output.dense.weight'\]"
+    ):
+        checkpoints.load_pretrained(random_checkpoint(tmp_path / "poisoned", poison))
+
+
+NO_NETWORK = """
+import socket
+def refuse(*args, **kwargs):
+    raise AssertionError("a network connection was attempted")
+socket.socket.connect = refuse
+socket.create_connection = refuse
+from lmcore import checkpoints
+from lmcore.files import file_sha256
+for call in (checkpoints.load_pretrained, checkpoints.load_tokenizer, checkpoints.load_reference_model):
+    try:
+        call("checkpoints/minilm")
+    except FileNotFoundError as error:
+        assert "does not exist" in str(error) and "never from a model hub" in str(error), error
+    else:
+        raise AssertionError(f"{call.__name__} found a folder that does not exist")
+checkpoints.load_pretrained(); checkpoints.load_tokenizer(); checkpoints.load_reference_model()
+print("local only")
+"""
+
+
+def test_nothing_is_looked_up_on_a_hub(tmp_path):
+    """A relative path that does not exist is an error, never a hub id: checked with sockets
+    refused in-process, and with the network namespace cut off where `unshare` allows it."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("HF_")}
+    command = [sys.executable, "-c", NO_NETWORK]
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "local only" in result.stdout, result.stderr[-2000:]
+    unshare = shutil.which("unshare")
+    if unshare and subprocess.run([unshare, "-rn", "true"], capture_output=True).returncode == 0:
+        result = subprocess.run(
+            [unshare, "-rn"] + command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert result.returncode == 0 and "local only" in result.stdout, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("problem", ["missing", "unexpected", "mismatched"])
+def test_each_kind_of_misfit_alone_is_refused(checkpoint_copy, problem):
+    state = load_file(str(checkpoint_copy / "model.safetensors"))
+    if problem == "missing":
+        del state["encoder.layer.0.attention.self.key.bias"]
+    elif problem == "unexpected":
+        state["encoder.extra.weight"] = torch.zeros(2)
+    else:
+        state["embeddings.LayerNorm.bias"] = torch.zeros(3)
+    save_file(state, str(checkpoint_copy / "model.safetensors"))
+    with pytest.raises(ValueError, match=r"does not fit BertModel"):
+        checkpoints.load_pretrained(checkpoint_copy)
+
+
+def test_pretraining_checkpoint_names_are_read(checkpoint_copy):
+    """Checkpoints saved from BertForPreTraining prefix the encoder with "bert." and carry "cls."
+    heads: the prefix is removed and the heads are ignored."""
+    state = load_file(str(checkpoint_copy / "model.safetensors"))
+    state = {f"bert.{name}": tensor for name, tensor in state.items()}
+    state["cls.predictions.bias"] = torch.zeros(30522)
+    save_file(state, str(checkpoint_copy / "model.safetensors"))
+    model = checkpoints.load_pretrained(checkpoint_copy)
+    reference = checkpoints.load_pretrained()
+    torch.testing.assert_close(
+        model.embeddings.word_embeddings.weight, reference.embeddings.word_embeddings.weight
+    )
+
+
+def test_the_bundled_checkpoint_is_verified_by_default(checkpoint_copy, monkeypatch):
+    weights = checkpoint_copy / "model.safetensors"
+    state = load_file(str(weights))
+    state["pooler.dense.bias"] = state["pooler.dense.bias"] + 1.0  # a valid file, but not the release
+    save_file(state, str(weights))
+    monkeypatch.setattr(checkpoints, "default_checkpoint", lambda: checkpoint_copy)
+    with pytest.raises(ValueError, match=f"expected {checkpoints.MINILM_SHA256}"):
+        checkpoints.load_pretrained()
+
+
+def test_a_padded_weights_file_is_refused(checkpoint_copy):
+    weights = checkpoint_copy / "model.safetensors"
+    weights.write_bytes(weights.read_bytes() + b"\0")
+    with pytest.raises(
+        ValueError, match=r"truncated or padded: its header describes (\d+) bytes, the file has (\d+)"
+    ):
+        checkpoints.load_pretrained(checkpoint_copy)
+    size = weights.stat().st_size
+    with pytest.raises(ValueError) as error:
+        checkpoints.load_pretrained(checkpoint_copy)
+    assert f"describes {size - 1} bytes, the file has {size}" in str(error.value)
+
+
+def test_a_fine_tuned_classifier_reloads_without_its_base_checkpoint(tiny_checkpoint, tmp_path, monkeypatch):
+    from lmcore.classify import new_classifier
+
+    torch.manual_seed(0)
+    classifier = new_classifier(3, pooling="cls", checkpoint=tiny_checkpoint)
+    with torch.no_grad():
+        classifier.classifier.weight.add_(1.0)  # as if fine-tuned: not the base checkpoint's
+    hashes = checkpoints.save_classifier(classifier, tmp_path / "fine-tuned")
+    assert set(hashes) == {checkpoints.CLASSIFIER_CONFIG, "model.safetensors"}
+    # the base checkpoint is never read again
+    monkeypatch.setattr(checkpoints, "load_pretrained_weights", lambda *a, **k: pytest.fail("read the base"))
+    reloaded = checkpoints.load_classifier(
+        tmp_path / "fine-tuned", expected_sha256=hashes["model.safetensors"]
+    )
+    assert not reloaded.training and reloaded.num_labels == 3 and reloaded.pooling == "cls"
+    assert reloaded.bert.config == classifier.bert.config
+    ids = torch.randint(5, 40, (2, 7), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(ids).logits, classifier.eval()(ids).logits, rtol=0, atol=0)
+
+
+def test_a_damaged_classifier_folder_is_refused(tiny_checkpoint, tmp_path):
+    from lmcore.classify import new_classifier
+
+    folder = tmp_path / "fine-tuned"
+    hashes = checkpoints.save_classifier(new_classifier(3, checkpoint=tiny_checkpoint), folder)
+    with pytest.raises(ValueError, match="expected"):
+        checkpoints.load_classifier(folder, expected_sha256="0" * 64)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-10])
+    with pytest.raises(ValueError, match="truncated"):
+        checkpoints.load_classifier(folder)
+    (folder / checkpoints.CLASSIFIER_CONFIG).write_text('{"bert": {}')
+    with pytest.raises(ValueError, match="classifier.json is damaged"):
+        checkpoints.load_classifier(folder)
+    assert len(hashes["model.safetensors"]) == 64

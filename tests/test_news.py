@@ -1,0 +1,311 @@
+"""lmcore.news: the project's configuration, its run on a tiny setting through the command line,
+the run folder (reuse, damage found, never overwritten, published copies) and the book's runs."""
+
+import json
+import os
+import re
+import shutil
+from dataclasses import asdict, replace
+from dataclasses import replace as with_fields
+
+import numpy as np
+import pytest
+
+from lmcore.bert import BertForSequenceClassification
+from lmcore.classify import predict
+from lmcore.news import (
+    RECIPES,
+    SETTINGS,
+    FinishedRunExists,
+    ProjectConfig,
+    ProjectRun,
+    inspect_run_folder,
+    load_finished_run,
+    load_run_results,
+    main,
+    publish_run,
+    published_run_dir,
+    run_project,
+)
+from lmcore.news.store import RUN_FILES, check_output_folder, shown, write_outputs
+from lmcore.newsgroups import load_20newsgroups
+from lmcore.notices import RunTrainedAgain
+from tests.reference import tiny_bert_config, write_tiny_checkpoint
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="setting must be one of"):
+        ProjectConfig(setting="no-headers")
+
+
+@pytest.mark.skipif(not os.environ.get("LMCORE_DATA"), reason="needs LMCORE_DATA (CI sets it)")
+def test_command_line_entry_writes_metrics_and_confusion_matrix_and_is_reused(tmp_path, capsys):
+    arguments = [
+        "--setting",
+        "removed",
+        "--max-length",
+        "32",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "320",
+        "--test-limit",
+        "64",
+        "--test-windows",
+        "2",
+        "--output",
+        str(tmp_path),
+    ]
+    main(arguments)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(metrics["test"]) == {"tfidf_svm", "bert", "ensemble"}
+    assert metrics["n_test"] == 64 and metrics["n_train"] + metrics["n_validation"] == 320
+    assert 0.0 <= metrics["validation"]["ensemble_weight"] <= 1.0
+    rows = (tmp_path / "confusion_matrix.csv").read_text().strip().splitlines()
+    assert len(rows) == 21 and sum(int(v) for row in rows[1:] for v in row.split(",")[1:]) == 64
+    assert (tmp_path / "probabilities.npz").exists() and (tmp_path / "model.safetensors").exists()
+
+    # what chapter 5 does: the same configuration and folder read the command line's run back
+    announcement = capsys.readouterr().out
+    assert re.search(
+        r"One training step of \(\d+, \d+\) tokens took \d+\.\d\d s here, so fine-tuning and prediction should "
+        r"take about \d+ (s|min)",
+        announcement,
+    )
+    config = replace(
+        RECIPES["removed"], max_length=32, epochs=1, train_limit=320, test_limit=64, test_windows=2
+    )
+    assert metrics["config"] == asdict(config)  # options left out take the book's recipe
+    reused = run_project(config, output_dir=tmp_path)
+    assert "reused the finished run of" in capsys.readouterr().out
+    assert reused.reused_from == shown(tmp_path) and reused.test == metrics["test"]
+    assert len(reused.test_texts) == 64
+    assert config.view.windows == 2
+    probabilities = predict(reused.model, reused.tokenizer, reused.test_texts, config.view)
+    np.testing.assert_allclose(probabilities, reused.arrays["bert_test"], atol=1e-5)
+    one_view = predict(reused.model, reused.tokenizer, reused.test_texts, with_fields(config.view, windows=0))
+    np.testing.assert_allclose(one_view, reused.arrays["bert_test_one_view"], atol=1e-5)
+    assert (
+        metrics["test_one_view"]["bert"]["accuracy"]
+        == (one_view.argmax(1) == reused.arrays["test_labels"]).mean()
+    )
+    # a different configuration is not mistaken for it, and never replaces it
+    other = ProjectConfig(**{**config.__dict__, "seed": 1})
+    with pytest.raises(FinishedRunExists, match=r"another configuration \(seed: 0 there, 1 now\)"):
+        load_finished_run(tmp_path, other)
+    with pytest.raises(SystemExit):  # the command line stops before loading anything
+        main([*arguments, "--seed", "1"])
+    assert "seed: 0 there, 1 now" in capsys.readouterr().err
+    check_damage_is_found_and_runs_are_never_lost(tmp_path, config, capsys)
+    check_published_results_are_verified(tmp_path, config, reused)
+
+
+def check_published_results_are_verified(finished, config, reused):
+    """A published copy holds the results without the weights, hash-checked when read back."""
+    published = publish_run(finished, finished.parent / "published")
+    assert sorted(p.name for p in published.iterdir()) == [
+        "confusion_matrix.csv",
+        "manifest.json",
+        "metrics.json",
+        "probabilities.npz",
+    ]
+    results = load_run_results(published, config)
+    assert results.test == reused.test and results.test_texts == reused.test_texts
+    np.testing.assert_array_equal(results.arrays["bert_test"], reused.arrays["bert_test"])
+    with pytest.warns(RunTrainedAgain, match="no weights"):  # nothing to reuse as a model
+        assert load_finished_run(published, config) is None
+    with pytest.raises(FinishedRunExists, match="seed: 0 there, 1 now"):
+        load_run_results(published, replace(config, seed=1))
+    arrays = bytearray((published / "probabilities.npz").read_bytes())
+    arrays[len(arrays) // 2] ^= 0x01
+    (published / "probabilities.npz").write_bytes(bytes(arrays))
+    with pytest.raises(ValueError, match="probabilities.npz does not match its SHA-256"):
+        load_run_results(published)
+
+
+def check_damage_is_found_and_runs_are_never_lost(finished, config, capsys):
+    """Every file of a finished run is hash-checked before reuse; damage means training again."""
+    base = finished.parent / "copies"
+
+    def copy(name):
+        folder = base / name
+        shutil.copytree(finished, folder)
+        return folder
+
+    flipped = copy("flipped")
+    weights = bytearray((flipped / "model.safetensors").read_bytes())
+    weights[len(weights) // 2] ^= 0x01
+    (flipped / "model.safetensors").write_bytes(bytes(weights))
+    with pytest.warns(RunTrainedAgain, match=re.escape("model.safetensors does not match its SHA-256")):
+        assert load_finished_run(flipped, config) is None
+
+    half = copy("half-written")
+    metrics = (half / "metrics.json").read_text()
+    (half / "metrics.json").write_text(metrics[: len(metrics) // 2])
+    with pytest.warns(RunTrainedAgain, match=re.escape("metrics.json does not match its SHA-256")):
+        assert load_finished_run(half, config) is None
+
+    unfinished = copy("unfinished")  # killed before its manifest was written
+    (unfinished / "manifest.json").unlink()
+    with pytest.warns(RunTrainedAgain, match=re.escape("no manifest.json: an unfinished run")):
+        assert load_finished_run(unfinished, config) is None
+
+    replaced = copy("overwrite")
+    other = ProjectConfig(**{**config.__dict__, "seed": 1})
+    check_output_folder(replaced, other, overwrite=True)  # --overwrite: the old run no longer counts
+    assert inspect_run_folder(replaced) == (
+        None,
+        f"{shown(replaced)} holds "
+        "['metrics.json', 'confusion_matrix.csv', 'probabilities.npz', "
+        "'classifier.json', 'model.safetensors'] but no manifest.json: an unfinished run",
+    )
+
+
+@pytest.mark.skipif(not os.environ.get("LMCORE_DATA"), reason="needs LMCORE_DATA (CI sets it)")
+def test_the_command_line_runs_on_another_checkpoint_given_as_one_argument(tmp_path, capsys):
+    folder, tiny = write_tiny_checkpoint(tmp_path / "tiny")
+    arguments = [
+        "--setting",
+        "removed",
+        "--checkpoint",
+        str(folder),
+        "--epochs",
+        "1",
+        "--train-limit",
+        "320",
+        "--test-limit",
+        "40",
+        "--test-windows",
+        "1",
+        "--output",
+        str(tmp_path / "run"),
+    ]
+    with pytest.raises(
+        SystemExit
+    ):  # its position embeddings stop at 64 tokens: the recipe's length is refused
+        main(arguments)
+    expected = f"--max-length must be at most 64, the model's limit; got {RECIPES['removed'].max_length}"
+    assert expected in capsys.readouterr().err
+    main([*arguments, "--max-length", "32"])
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["config"]["checkpoint"] == str(folder) and metrics["n_test"] == 40
+    config = ProjectConfig(**metrics["config"])
+    reused = load_finished_run(tmp_path / "run", config)
+    assert reused.model.bert.config.hidden_size == 48 and len(reused.model.bert.encoder.layers) == 3
+    assert len(reused.tokenizer) == tiny.vocab_size
+    probabilities = predict(reused.model, reused.tokenizer, reused.test_texts, config.view)
+    np.testing.assert_allclose(probabilities, reused.arrays["bert_test"], atol=1e-5)
+
+
+def test_a_finished_run_of_another_configuration_is_never_overwritten(tmp_path, capsys):
+    """Called as a library with reuse=False into a folder holding another finished run, the new
+    run is written beside it; each file is written atomically and the manifest last."""
+
+    def write(config, seed_value):
+        run = ProjectRun(
+            config=asdict(config),
+            names=["a", "b"],
+            n_train=2,
+            n_validation=1,
+            n_test=2,
+            test={},
+            test_one_view={},
+            validation={},
+            timings={},
+            hardware="cpu",
+            lmcore_code="0",
+            finished=f"run {seed_value}",
+            history={},
+            arrays={"test_labels": np.array([0, 1]), "p": np.array([[0.9, 0.1], [0.2, 0.8]])},
+            model=BertForSequenceClassification(tiny_bert_config(), 2),
+        )
+        write_outputs(tmp_path / "run", run, {"ensemble": np.array([0, 1])})
+
+    write(ProjectConfig(seed=0), 0)
+    first, _ = inspect_run_folder(tmp_path / "run")
+    assert first is not None and set(first["files"]) == set(RUN_FILES)
+    write(ProjectConfig(seed=1), 1)
+    assert inspect_run_folder(tmp_path / "run")[0] == first  # untouched
+    beside = [p for p in tmp_path.iterdir() if p.name.startswith("run-")]
+    assert len(beside) == 1 and inspect_run_folder(beside[0])[0]["config"]["seed"] == 1
+    assert "written beside it" in capsys.readouterr().err
+    assert not [p for p in (tmp_path / "run").iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--train-limit", "0"], "--train-limit must be an int of at least 1; got 0"),
+        (["--train-limit", "-5"], "--train-limit must be an int of at least 1; got -5"),
+        (["--test-limit", "0"], "--test-limit must be an int of at least 1"),
+        (["--max-length", "600"], "--max-length must be at most 512"),
+        (["--max-length", "4"], "--max-length must be at least 8"),
+        (["--dropout", "1.0"], r"--dropout must be a number in \[0, 1\); got 1.0"),
+        (["--lr", "0"], "--lr must be a finite number greater than 0"),
+        (["--epochs", "0"], "--epochs must be an int of at least 1"),
+        (["--batch-size", "-1"], "--batch-size must be an int of at least 1"),
+        (["--test-windows", "-1"], "--test-windows must be an int of at least 0"),
+        (["--lr", "nan"], "--lr must be a finite number"),
+    ],
+)
+def test_the_command_line_checks_every_argument_before_any_work(tmp_path, capsys, arguments, message):
+    with pytest.raises(SystemExit) as exit_:
+        main([*arguments, "--output", str(tmp_path / "out")])
+    assert exit_.value.code == 2 and re.search(message, capsys.readouterr().err)
+
+
+def test_an_unwritable_output_folder_is_refused_before_any_work(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(SystemExit):
+        main(["--output", str(blocker / "out")])
+    err = capsys.readouterr().err
+    assert "--output" in err and "cannot be created or written" in err
+
+
+@pytest.mark.skipif(not os.environ.get("LMCORE_DATA"), reason="needs LMCORE_DATA (CI sets it)")
+@pytest.mark.parametrize("setting", sorted(RECIPES))
+def test_the_books_published_runs_are_intact_and_made_with_the_recipe(setting):
+    """Chapter 5 shows these: a changed recipe, or a damaged file, must be caught here first."""
+    results = load_run_results(published_run_dir(setting), RECIPES[setting])
+    assert results.n_test == len(results.test_texts) == 7532
+    assert results.arrays["bert_test"].shape == (7532, 20)
+    assert (
+        results.arrays["test_labels"] == np.array(load_20newsgroups("test", remove=SETTINGS[setting]).labels)
+    ).all()
+
+
+@pytest.mark.skipif(not os.environ.get("LMCORE_DATA"), reason="needs LMCORE_DATA (CI sets it)")
+def test_the_configuration_enters_each_module_at_most_twice(tmp_path, tiny_checkpoint):
+    """Followed through the calls of one run, the configuration is handed into another module
+    (a call from one module into a function of another, with the ProjectConfig as an argument)
+    at most twice per module: the pipeline reads it, the other modules get what they need."""
+    import sys
+    from collections import Counter
+
+    entries = Counter()
+
+    def profile(frame, event, arg):
+        if event != "call" or frame.f_back is None:
+            return
+        callee, caller = frame.f_globals.get("__name__", ""), frame.f_back.f_globals.get("__name__", "")
+        if callee == caller or not callee.startswith("lmcore"):
+            return
+        arguments = frame.f_code.co_varnames[: frame.f_code.co_argcount + frame.f_code.co_kwonlyargcount]
+        if any(isinstance(frame.f_locals.get(name), ProjectConfig) for name in arguments):
+            entries[callee] += 1
+
+    config = replace(
+        RECIPES["removed"],
+        checkpoint=str(tiny_checkpoint),
+        max_length=32,
+        epochs=1,
+        train_limit=320,
+        test_limit=20,
+    )
+    sys.setprofile(profile)
+    try:
+        run_project(config, output_dir=tmp_path / "run")
+    finally:
+        sys.setprofile(None)
+    assert entries and max(entries.values()) <= 2, dict(entries)
