@@ -38,3 +38,13 @@ def test_the_readme_layout_says_what_every_module_does(module):
 def test_no_module_is_over_about_450_lines():
     sizes = {p.relative_to(LMCORE).as_posix(): len(p.read_text().splitlines()) for p in LMCORE.rglob("*.py")}
     assert {name: n for name, n in sizes.items() if n > 460} == {}
+
+
+def test_the_repository_tracks_no_symbolic_links():
+    # a link committed from one machine points nowhere (or at itself) on a fresh clone:
+    # vendor/ once went in as a link and the set-up could not create the folder
+    import subprocess
+
+    staged = subprocess.run(["git", "ls-files", "-s"], cwd=REPO, capture_output=True, text=True, check=True)
+    links = [line.split("\t", 1)[1] for line in staged.stdout.splitlines() if line.startswith("120000")]
+    assert links == [], f"tracked symbolic links: {links}"
