@@ -333,9 +333,11 @@ def expect_texts(name: str, texts) -> list[str]:
         )
     if len(texts) == 0:
         raise ValueError(f"{name} is empty: expected at least one text")
-    wrong = next((t for t in texts if not isinstance(t, str)), None)
-    if wrong is not None:
-        raise TypeError(f"{name} must hold strings; got an item of type {type(wrong).__name__}")
+    wrong = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+    if wrong is not None:  # (an index: the item itself may be None)
+        raise TypeError(
+            f"{name} must hold strings; got an item of type {type(texts[wrong]).__name__} at position {wrong}"
+        )
     return list(texts)
 
 

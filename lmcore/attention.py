@@ -61,6 +61,12 @@ def scaled_dot_product_attention(
         checked: the caller has checked these inputs already (:class:`MultiHeadAttention`
             checks its own at its entry), so they are not checked twice.
 
+    NaN or infinity in the inputs is not refused (finding it would read every value, and on an
+    accelerator make the host wait). As in PyTorch's own attention, it spreads to the output of
+    every query that reads it: a bad query loses its own row, a bad key or value every row,
+    even a masked-out value (a weight of 0 times NaN is NaN). A masked-out key's score is
+    replaced, so it is lost nowhere (``tests/test_attention.py``).
+
     Returns:
         ``output`` of shape ``(..., L, d_v)`` and ``weights`` of shape ``(..., L, S)``,
         each row of the weights a probability distribution over the keys.

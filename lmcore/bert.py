@@ -88,6 +88,23 @@ class BertConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{key: value for key, value in data.items() if key in known})
 
+    def __post_init__(self):  # a size of 0 would fail deep inside torch, far from its cause
+        for name in (
+            "vocab_size",
+            "hidden_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "intermediate_size",
+            "max_position_embeddings",
+            "type_vocab_size",
+        ):
+            expect_int(name, getattr(self, name), minimum=1)
+        expect_int("pad_token_id", self.pad_token_id, minimum=0)
+        if self.pad_token_id >= self.vocab_size:
+            raise ValueError(
+                f"pad_token_id must be below vocab_size={self.vocab_size}; got {self.pad_token_id}"
+            )
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ._checks import expect_int, expect_probability
+from ._checks import expect_int, expect_probability, expect_texts
 from .bert import BertForSequenceClassification
 from .checkpoints import load_pretrained_weights, pretrained_config
 from .encoding import TextView, average_views, encode_texts, encode_windows, length_bucketed_batches
@@ -143,8 +143,20 @@ def fine_tune(
     (``history.metric("val_accuracy")``): the number to watch when choosing epochs or a
     learning rate, so the test set stays untouched until the end. Returns the ``History``.
     """
+    texts = expect_texts("texts", texts)
     if len(texts) != len(labels):
-        raise ValueError(f"got {len(texts)} texts but {len(labels)} labels")
+        raise ValueError(
+            f"texts and labels must have the same length; got {len(texts)} texts but {len(labels)} labels"
+        )
+    if validation is not None:
+        if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+            raise TypeError(f"validation must be a pair (texts, labels); got {type(validation).__name__}")
+        expect_texts("validation texts", validation[0])
+        if len(validation[0]) != len(validation[1]):
+            raise ValueError(
+                f"validation must pair each text with a label; got {len(validation[0])} texts "
+                f"and {len(validation[1])} labels"
+            )
     batches = length_bucketed_batches(
         encode_texts(tokenizer, texts, view), list(labels), batch_size, seed=seed
     )

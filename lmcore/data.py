@@ -50,9 +50,10 @@ class Vocabulary:
         return f"Vocabulary({len(self)} tokens: {self.tokens[4:12]}...)"
 
     def encode(self, tokens: Sequence[str], add_bos: bool = False, add_eos: bool = False) -> list[int]:
-        if isinstance(tokens, str) and len(tokens) > 1 and " " in tokens:
+        if isinstance(tokens, str):  # a string would be read one character at a time
             raise TypeError(
-                "tokens must be a sequence of tokens, not a sentence; split the string first (text.split())"
+                f"tokens must be a list of tokens, not a string ({tokens[:40]!r}); "
+                "split it first (text.split()), or wrap one token in a list"
             )
         ids = [self.id_of.get(token, self.unk_id) for token in tokens]
         return ([self.bos_id] if add_bos else []) + ids + ([self.eos_id] if add_eos else [])
@@ -73,6 +74,9 @@ class Vocabulary:
 
 def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int = 0) -> torch.Tensor:
     """Right-pad lists of ids to one length: ``(batch, longest)`` int64."""
+    expect_int("pad_id", pad_id, minimum=0)
+    if isinstance(sequences, (str, bytes)) or any(isinstance(s, (str, bytes)) for s in sequences):
+        raise TypeError("sequences must hold lists of int ids, not strings; encode the tokens first")
     if not sequences:
         raise ValueError("sequences is empty: pad_batch needs at least one sequence")
     longest = max(len(s) for s in sequences)

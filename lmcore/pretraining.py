@@ -19,7 +19,14 @@ from collections.abc import Sequence
 
 import torch
 
-from ._checks import expect_int, expect_positive_int, expect_rank, expect_tensor
+from ._checks import (
+    expect_int,
+    expect_number,
+    expect_positive_int,
+    expect_rank,
+    expect_tensor,
+    expect_token_ids,
+)
 from .bert import IGNORE_INDEX  # label of positions the MLM loss skips
 
 __all__ = [
@@ -50,10 +57,18 @@ def mask_tokens(
     Returns ``(corrupted ids, labels)``: ``labels`` holds the original id at picked positions and
     :data:`IGNORE_INDEX` everywhere else, so the loss is computed on the picked positions only.
     """
-    expect_tensor("input_ids", input_ids)
-    expect_rank("input_ids", input_ids, (2,), "(batch, seq)")
-    if not 0.0 < probability < 1.0:
+    expect_positive_int("vocab_size", vocab_size)
+    expect_token_ids("input_ids", input_ids, vocab_size, "(batch, seq)")
+    expect_int("mask_id", mask_id, minimum=0)
+    if mask_id >= vocab_size:
+        raise ValueError(
+            f"mask_id must be an id of the vocabulary, below vocab_size={vocab_size}; got {mask_id}"
+        )
+    expect_number("probability", probability, above=0.0)
+    if not probability < 1.0:
         raise ValueError(f"probability must be in (0, 1); got {probability}")
+    if isinstance(special_ids, (str, bytes)) or not all(isinstance(i, int) for i in special_ids):
+        raise TypeError(f"special_ids must be a list of int ids; got {special_ids!r}")
     if attention_mask is not None and attention_mask.shape != input_ids.shape:
         raise ValueError(
             f"attention_mask must have the shape of input_ids {tuple(input_ids.shape)}; got {tuple(attention_mask.shape)}"
@@ -61,6 +76,8 @@ def mask_tokens(
     special = torch.isin(input_ids, torch.tensor(list(special_ids), device=input_ids.device))
     if attention_mask is not None:
         special |= attention_mask == 0  # padding is never picked
+    if input_ids.device.type == "cpu" and bool(special.all()):  # (read on the CPU only: no host sync)
+        raise ValueError("input_ids holds only special tokens and padding: there is no real token to mask")
     rand = lambda: torch.rand(input_ids.shape, generator=generator, device=input_ids.device)  # noqa: E731
 
     picked = (rand() < probability) & ~special

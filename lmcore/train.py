@@ -129,6 +129,18 @@ class History:
         return [row[name] for row in self.evaluations]
 
 
+def _expect_scalar_loss(loss) -> None:
+    if not isinstance(loss, torch.Tensor):
+        raise TypeError(
+            f"loss_fn must return the batch's loss as a torch tensor (to call backward() on); got {type(loss).__name__}"
+        )
+    if loss.numel() != 1 or not loss.is_floating_point():
+        raise ValueError(
+            f"loss_fn must return one floating-point number (a scalar tensor: reduce with .mean()); "
+            f"got shape {tuple(loss.shape)}, dtype {loss.dtype}"
+        )
+
+
 def fit(
     model: nn.Module,
     train_batches: Iterable,
@@ -215,6 +227,8 @@ def fit(
                 batch = shard_batch(batch, rank, world_size)
             with autocast(device, autocast_dtype):
                 loss = loss_fn(training_model, move_to(batch, device))
+            if step == 0:  # what loss_fn returns is checked once, on the first batch
+                _expect_scalar_loss(loss)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower the learning rate")
             optimizer.zero_grad(set_to_none=True)

@@ -31,6 +31,7 @@ from ._checks import (
     expect_copy_pair,
     expect_decoder_inputs,
     expect_even,
+    expect_int,
     expect_length_at_most,
     expect_one_of,
     expect_positive_int,
@@ -317,6 +318,12 @@ class Seq2SeqTransformer(nn.Module):
     ):
         super().__init__()
         expect_positive_ints(source_vocab_size=source_vocab_size, target_vocab_size=target_vocab_size)
+        expect_int("pad_id", pad_id, minimum=0)
+        if pad_id >= min(source_vocab_size, target_vocab_size):
+            raise ValueError(
+                f"pad_id must be an id of both vocabularies, below {min(source_vocab_size, target_vocab_size)}; "
+                f"got {pad_id}"
+            )
         self.d_model, self.pad_id, self.max_len = d_model, pad_id, max_len
         self.source_embedding = nn.Embedding(source_vocab_size, d_model, padding_idx=pad_id)
         self.target_embedding = nn.Embedding(target_vocab_size, d_model, padding_idx=pad_id)
@@ -388,6 +395,8 @@ class Seq2SeqTransformer(nn.Module):
         """Generate one token at a time, always the most likely, until every row has emitted
         ``eos_id`` or ``max_new_tokens`` tokens were made. Returns ids ``(batch, T)`` starting
         with ``bos_id``, padded with ``pad_id`` after each row's end."""
+        if max_new_tokens is not None:
+            expect_positive_int("max_new_tokens", max_new_tokens)
         with evaluating(self):
             memory, source_mask, _ = self.encode(source)
             limit = self.max_len if max_new_tokens is None else min(max_new_tokens + 1, self.max_len)

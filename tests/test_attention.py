@@ -293,3 +293,27 @@ def test_a_bias_copied_into_the_wrong_projection_is_caught():
     with torch.no_grad():
         ours.q_proj.bias.copy_(theirs.in_proj_bias[8:16])  # the key bias, in the query projection
     assert not torch.allclose(ours(x)[0], theirs(x, x, x)[0])
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+@pytest.mark.parametrize("where", ["query", "key", "value", "masked key", "masked value"])
+def test_where_a_non_finite_input_spreads(bad, where):
+    # documented behaviour: not refused (that would make the host wait); the output rows it
+    # reaches are the rows PyTorch's own attention loses
+    torch.manual_seed(0)
+    q, k, v = torch.randn(3, 4), torch.randn(5, 4), torch.randn(5, 4)
+    tensor, row = {"query": (q, 1), "key": (k, 2), "value": (v, 2)}[where.split()[-1]]
+    tensor[row, 0] = bad
+    allowed = torch.ones(3, 5, dtype=torch.bool)
+    if where.startswith("masked"):
+        allowed[:, 2] = False  # no query may attend to key 2
+    ours, _ = scaled_dot_product_attention(q, k, v, allowed)
+    if where == "masked key":  # masked_fill replaces its score: no row is lost (PyTorch loses all)
+        assert torch.isfinite(ours).all()
+        return
+    theirs = F.scaled_dot_product_attention(q[None], k[None], v[None], attn_mask=allowed)[0]
+    assert torch.equal(torch.isfinite(ours), torch.isfinite(theirs))
+    if where == "query":  # one query's row only
+        assert torch.isfinite(ours).all(1).tolist() == [True, False, True]
+    if where == "masked value":  # a weight of 0 times NaN is still NaN: every row is lost
+        assert not torch.isfinite(ours).all(1).any()

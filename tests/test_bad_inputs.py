@@ -639,6 +639,103 @@ CASES = [
     ),
     ("check_macro_f1 matrix", lambda: exercises.check_macro_f1(np.ones((2, 3)), 0.5), ValueError, "matrix"),
     ("check_causal_mask answer", lambda: exercises.check_causal_mask([[1]], 1), TypeError, "answer"),
+    # ---------------------------------------------------------------- the last unclear errors (#28)
+    (
+        "greedy_decode max_new_tokens -3",
+        lambda: seq2seq().greedy_decode(torch.ones(1, 3, dtype=torch.long), 1, 2, max_new_tokens=-3),
+        ValueError,
+        "max_new_tokens",
+    ),
+    (
+        "mask_tokens mask_id outside the vocabulary",
+        lambda: pretraining.mask_tokens(IDS, mask_id=40000, special_ids=[0], vocab_size=30522),
+        ValueError,
+        "mask_id",
+    ),
+    (
+        "mask_tokens mask_id None",
+        lambda: pretraining.mask_tokens(IDS, mask_id=None, special_ids=[0], vocab_size=30522),
+        TypeError,
+        "mask_id",
+    ),
+    (
+        "mask_tokens probability str",
+        lambda: pretraining.mask_tokens(
+            IDS, mask_id=4, special_ids=[0], vocab_size=30522, probability="0.15"
+        ),
+        TypeError,
+        "probability",
+    ),
+    (
+        "mask_tokens only special tokens",
+        lambda: pretraining.mask_tokens(
+            torch.zeros(2, 4, dtype=torch.long), mask_id=4, special_ids=[0], vocab_size=30522
+        ),
+        ValueError,
+        "input_ids",
+    ),
+    (
+        "mask_tokens ids outside the vocabulary",
+        lambda: pretraining.mask_tokens(IDS + 40000, mask_id=4, special_ids=[0], vocab_size=30522),
+        ValueError,
+        "input_ids",
+    ),
+    (
+        "Vocabulary.encode a word",
+        lambda: data.Vocabulary(["march", "may"]).encode("march"),
+        TypeError,
+        "tokens",
+    ),
+    ("pad_batch strings", lambda: data.pad_batch(["abc", "de"]), TypeError, "sequences"),
+    ("pad_batch pad_id str", lambda: data.pad_batch([[1, 2]], pad_id="0"), TypeError, "pad_id"),
+    (
+        "Seq2SeqTransformer pad_id outside the vocabulary",
+        lambda: T.Seq2SeqTransformer(
+            20,
+            20,
+            d_model=8,
+            num_heads=2,
+            num_encoder_layers=1,
+            num_decoder_layers=1,
+            d_ff=16,
+            max_len=12,
+            pad_id=50,
+        ),
+        ValueError,
+        "pad_id",
+    ),
+    (
+        "BertConfig vocab_size 0",
+        lambda: B.BertModel(tiny_bert_config(vocab_size=0)),
+        ValueError,
+        "vocab_size",
+    ),
+    ("fine_tune a None text", lambda: fine_tune([0, 1], texts=("a text", None)), TypeError, "texts"),
+    (
+        "fine_tune validation 3 texts 2 labels",
+        lambda: classify.fine_tune(
+            tiny_classifier(),
+            tokenizer(),
+            ["a", "b"],
+            [0, 1],
+            view=encoding.TextView(8),
+            validation=(["a", "b", "c"], [0, 1]),
+        ),
+        ValueError,
+        "validation",
+    ),
+    (
+        "fit a vector loss",
+        lambda: TR.fit(torch.nn.Linear(2, 2), [torch.zeros(2, 2)], lambda m, b: m(b).sum(0), progress=False),
+        ValueError,
+        "loss_fn",
+    ),
+    (
+        "fit a float loss",
+        lambda: TR.fit(torch.nn.Linear(2, 2), [torch.zeros(2, 2)], lambda m, b: 1.0, progress=False),
+        TypeError,
+        "loss_fn",
+    ),
 ]
 
 

@@ -144,6 +144,10 @@ RUN_FILES = (
 )
 
 
+# what a published copy holds (publish_run): the results without the weights
+PUBLISHED_FILES = ("metrics.json", "confusion_matrix.csv", "probabilities.npz")
+
+
 class FinishedRunExists(RuntimeError):
     """The output folder holds a finished run of another configuration."""
 
@@ -164,12 +168,28 @@ def inspect_run_folder(folder: str | Path) -> tuple[dict | None, str]:
         dict(manifest["config"])
     except (ValueError, KeyError, TypeError) as error:
         return None, f"{shown(manifest_file)} is damaged ({error})"
+    if set(files) not in (set(RUN_FILES), set(PUBLISHED_FILES)):  # every file a run writes is checked
+        return None, (
+            f"{shown(manifest_file)} lists {sorted(files)}, not the files a run writes "
+            f"({sorted(RUN_FILES)}, or {sorted(PUBLISHED_FILES)} when published): damaged, edited "
+            "or written by an earlier lmcore"
+        )
     for name, expected in files.items():
         path = folder / name
         if not path.is_file():
             return None, f"{shown(path)} is missing"
         if file_sha256(path) != expected:
             return None, f"{shown(path)} does not match its SHA-256 in {MANIFEST} (damaged or edited)"
+    try:
+        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        said = {**ADDED_FIELDS, **dict(metrics["config"])}, metrics["finished"]
+    except (ValueError, KeyError, TypeError) as error:
+        return None, f"{shown(folder / 'metrics.json')} is damaged ({error})"
+    if said != ({**ADDED_FIELDS, **manifest["config"]}, manifest.get("finished")):
+        return None, (
+            f"{shown(manifest_file)} and metrics.json disagree on the run's configuration or time "
+            "(one of them was edited): the run cannot be trusted"
+        )
     return manifest, ""
 
 
