@@ -44,6 +44,7 @@ __all__ = [
     "load_reference_model",
     "load_tokenizer",
     "verify_weights_file",
+    "check_checkpoint",
 ]
 
 # SHA-256 of all-MiniLM-L6-v2's model.safetensors, as published by sentence-transformers.
@@ -125,9 +126,10 @@ def checkpoint_folder(checkpoint: str | Path | None) -> Path:
     return path
 
 
-def _check_safetensors_layout(path: Path) -> None:
+def _check_safetensors_layout(path: Path) -> dict:
     """A safetensors file is an 8-byte header length, a JSON header naming each tensor's byte
-    range, then the bytes: check that the header parses and the ranges fill the file exactly."""
+    range, then the bytes: check that the header parses and the ranges fill the file exactly.
+    Returns the header (tensor name -> dtype, shape, offsets)."""
     size = path.stat().st_size
     with path.open("rb") as handle:
         prefix = handle.read(8)
@@ -142,12 +144,77 @@ def _check_safetensors_layout(path: Path) -> None:
             header = json.loads(handle.read(header_length))
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ValueError(f"{path} has a damaged safetensors header ({error})") from None
-    ends = [entry["data_offsets"][1] for name, entry in header.items() if name != "__metadata__"]
+    try:
+        ends = [entry["data_offsets"][1] for name, entry in header.items() if name != "__metadata__"]
+    except (AttributeError, KeyError, IndexError, TypeError):
+        raise ValueError(f"{path} has a damaged safetensors header (no byte ranges)") from None
     if 8 + header_length + max(ends, default=0) != size:
         raise ValueError(
             f"{path} is truncated or padded: its header describes {8 + header_length + max(ends, default=0)} "
             f"bytes, the file has {size}; copy it again"
         )
+    return {name: entry for name, entry in header.items() if name != "__metadata__"}
+
+
+# The weights' types lmcore reads (safetensors' names); an integer tensor where a weight belongs
+# would be cast to float silently
+FLOAT_DTYPES = {"F64", "F32", "F16", "BF16"}
+# What a checkpoint's tokenizer is read from: either file is enough for BertTokenizerFast
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
+
+
+def _weights_file(folder: Path) -> Path:
+    """The folder's ``model.safetensors``; a folder with only pickled weights is refused by name."""
+    path = folder / "model.safetensors"
+    if not path.is_file():
+        found = sorted(p.name for p in folder.iterdir())
+        raise FileNotFoundError(
+            f"checkpoint {folder} has no model.safetensors (lmcore never loads pickled .bin or .pt "
+            f"weights: convert them with safetensors first); found {found}"
+        )
+    return path
+
+
+def _expect_tokenizer_files(folder: Path) -> None:
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise FileNotFoundError(
+            f"checkpoint {folder} has no tokenizer: expected {' or '.join(TOKENIZER_FILES)} beside "
+            f"config.json; found {sorted(p.name for p in folder.iterdir())}"
+        )
+
+
+def check_checkpoint(checkpoint: str | Path | None = None) -> BertConfig:
+    """Everything a run will read from a checkpoint, checked before any work, in seconds: the
+    folder, its ``config.json``, its weights (hash, layout, and every tensor's name, shape and
+    type against the configuration, from the header alone) and its tokenizer files. Returns the
+    configuration."""
+    folder = checkpoint_folder(checkpoint)
+    config = BertConfig.from_json(folder / "config.json")
+    weights = _weights_file(folder)
+    verify_weights_file(weights, MINILM_SHA256 if checkpoint is None else None)
+    header = {n.removeprefix("bert."): entry for n, entry in _check_safetensors_layout(weights).items()}
+    with torch.device("meta"):  # the shapes the configuration gives, without allocating them
+        ours = BertModel(config).state_dict()
+    names = hf_name_map(config)
+    missing = [theirs for theirs in names if theirs not in header]
+    mismatched = [
+        f"{theirs}: checkpoint {tuple(header[theirs]['shape'])} vs config.json {tuple(ours[name].shape)}"
+        for theirs, name in names.items()
+        if theirs in header and tuple(header[theirs]["shape"]) != tuple(ours[name].shape)
+    ]
+    not_float = [
+        f"{theirs}: {header[theirs]['dtype']}"
+        for theirs in names
+        if theirs in header and header[theirs]["dtype"] not in FLOAT_DTYPES
+    ]
+    if missing or mismatched or not_float:
+        raise ValueError(
+            f"checkpoint {weights} does not fit its config.json ({config.num_hidden_layers} layers, "
+            f"hidden size {config.hidden_size}):\n  missing: {missing[:5]}{' ...' if len(missing) > 5 else ''}"
+            f"\n  shape mismatches: {mismatched[:5]}\n  not floating-point weights: {not_float[:5]}"
+        )
+    _expect_tokenizer_files(folder)
+    return config
 
 
 def verify_weights_file(path: str | Path, expected_sha256: str | None = None) -> str:
@@ -206,12 +273,7 @@ def load_pretrained_weights(
     folder = checkpoint_folder(checkpoint)
     if checkpoint is None and expected_sha256 is None:
         expected_sha256 = MINILM_SHA256
-    weights_file = folder / "model.safetensors"
-    if not weights_file.is_file():
-        found = sorted(p.name for p in folder.iterdir())
-        raise FileNotFoundError(
-            f"{folder} has no model.safetensors (lmcore never loads pickled .bin weights); found {found}"
-        )
+    weights_file = _weights_file(folder)
     verify_weights_file(weights_file, expected_sha256)
     state = _read_weights(weights_file)
     state = {name.removeprefix("bert."): tensor for name, tensor in state.items()}
@@ -224,10 +286,12 @@ def load_pretrained_weights(
         for theirs, name in names.items()
         if theirs in state and state[theirs].shape != ours[name].shape
     ]
-    if missing or unexpected or mismatched:
+    not_float = [f"{n}: {state[n].dtype}" for n in names if n in state and not state[n].is_floating_point()]
+    if missing or unexpected or mismatched or not_float:
         raise ValueError(
             f"checkpoint {weights_file} does not fit BertModel({model.config}):\n"
-            f"  missing: {missing}\n  unexpected: {unexpected}\n  shape mismatches: {mismatched}"
+            f"  missing: {missing}\n  unexpected: {unexpected}\n  shape mismatches: {mismatched}\n"
+            f"  not floating-point weights: {not_float}"
         )
     model.load_state_dict({ours_name: state[theirs] for theirs, ours_name in names.items()}, strict=True)
     return model.eval()
@@ -325,7 +389,7 @@ def load_reference_model(checkpoint: str | Path | None = None):
     lmcore's :class:`BertModel` is checked against. Uses the plain ("eager") attention so its
     attention weights can be compared too."""
     folder = checkpoint_folder(checkpoint)
-    verify_weights_file(folder / "model.safetensors", MINILM_SHA256 if checkpoint is None else None)
+    verify_weights_file(_weights_file(folder), MINILM_SHA256 if checkpoint is None else None)
     return (
         _transformers()
         .BertModel.from_pretrained(
@@ -337,6 +401,6 @@ def load_reference_model(checkpoint: str | Path | None = None):
 
 def load_tokenizer(checkpoint: str | Path | None = None):
     """The checkpoint's WordPiece tokenizer, as a fast ``transformers`` tokenizer (offline)."""
-    return _transformers().BertTokenizerFast.from_pretrained(
-        str(checkpoint_folder(checkpoint)), local_files_only=True
-    )
+    folder = checkpoint_folder(checkpoint)
+    _expect_tokenizer_files(folder)  # (without them, transformers asks for the protobuf library)
+    return _transformers().BertTokenizerFast.from_pretrained(str(folder), local_files_only=True)

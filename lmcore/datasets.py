@@ -21,9 +21,10 @@ spreadsheets write, is accepted). Blank lines are skipped; texts are kept exactl
 
 Everything is checked before a text is used, and a file that cannot be used is refused with a
 ``ValueError`` that names the file, the lines at fault, what was expected and what was found:
-a missing column or key, a row with more or fewer fields than the header, an empty or
-whitespace-only text, a text that is not a string, an empty label, a label that is neither a
-string nor an integer, bytes that are not UTF-8, a file with fewer than two classes, and a class
+a missing column or key, a row with more or fewer fields than the header, a repeated header
+row (files joined together), a key given twice, an empty or whitespace-only text, a text that
+is not a string, an empty label, a label that is neither a string nor an integer, bytes that
+are not UTF-8, a lone surrogate, a file with fewer than two classes, and a class
 with fewer than ``min_per_class`` texts (the project's validation split is stratified, so it
 needs at least two of each).
 """
@@ -127,7 +128,7 @@ def load_labelled_texts(
     else:
         known = set(names)
         problems += [
-            (line, f"label {label!r} is not one of the training file's classes {list(names)}")
+            (line, f"label {_cut(label)} is not one of the training file's classes {_cut(list(names), 200)}")
             for line, _, label in rows
             if label not in known
         ]
@@ -151,13 +152,13 @@ def _check_classes(path: Path, rows, names, min_per_class: int) -> None:
     if len(counts) < 2:
         label = next(iter(counts))
         raise ValueError(
-            f"{path}: every text has the label {label!r} ({len(rows)} texts); "
+            f"{path}: every text has the label {_cut(label)} ({len(rows)} texts); "
             "a classifier needs at least 2 classes"
         )
     rare = [name for name in names if 0 < counts[name] < min_per_class]
     if rare:
         listed = "; ".join(
-            f"{name!r} has {counts[name]} (line{'s' * (counts[name] > 1)} "
+            f"{_cut(name)} has {counts[name]} (line{'s' * (counts[name] > 1)} "
             f"{', '.join(str(line) for line, _, label in rows if label == name)})"
             for name in rare
         )
@@ -193,7 +194,7 @@ def _label(value, line: int, problems: list) -> str | None:
     if not name:
         problems.append((line, "the label is empty"))
         return None
-    return name
+    return _unicode(name, "label", line, problems)
 
 
 def _text(value, line: int, problems: list) -> str | None:
@@ -203,7 +204,30 @@ def _text(value, line: int, problems: list) -> str | None:
     if not value.strip():
         problems.append((line, "the text is empty" if not value else "the text is only whitespace"))
         return None
+    return _unicode(value, "text", line, problems)
+
+
+def _unicode(value: str, what: str, line: int, problems: list) -> str | None:
+    """``value`` unless it holds a lone surrogate (JSON's ``"\\ud800"``): half of a character's
+    UTF-16 pair, no character at all, which a tokenizer would fail on much later."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        problems.append(
+            (
+                line,
+                f"the {what} holds a lone surrogate (\\u{ord(value[error.start]):04x} at character "
+                f"{error.start}), half of a UTF-16 pair and no character: write the whole character",
+            )
+        )
+        return None
     return value
+
+
+def _cut(value, limit: int = 60) -> str:
+    """``repr(value)`` cut to about ``limit`` characters: a message quotes values, never megabytes."""
+    shown = repr(value)
+    return shown if len(shown) <= limit else f"{shown[: limit - 12]}... ({len(shown):,} characters)"
 
 
 def _kind(value) -> str:
@@ -242,6 +266,14 @@ def _read_csv(path: Path, text: str):
                 _check_header(path, header, header_line)
                 text_at, label_at = header.index("text"), header.index("label")
                 continue
+            if [name.strip() for name in fields] == header:
+                problems.append(
+                    (
+                        line,
+                        f"repeats the header row (line {header_line}): files joined together? keep only the first",
+                    )
+                )
+                continue
             if len(fields) != len(header):
                 problems.append(
                     (
@@ -276,14 +308,26 @@ def _check_header(path: Path, header: list[str], line: int) -> None:
         raise ValueError(
             f"{path}: the header row (line {line}) must name the columns 'text' and 'label'; "
             f"column{'s' * (len(missing) > 1)} {', '.join(map(repr, missing))} "
-            f"missing, found {header}{hint}"
+            f"missing, found {_cut(header)}{hint}"
         )
     twice = sorted(name for name, n in Counter(header).items() if n > 1 and name in ("text", "label"))
     if twice:
         raise ValueError(
             f"{path}: the header row (line {line}) names {', '.join(map(repr, twice))} more than "
-            f"once; expected each of 'text' and 'label' once, found {header}"
+            f"once; expected each of 'text' and 'label' once, found {_cut(header)}"
         )
+
+
+class _RepeatedKey(ValueError):
+    """A JSON object names a key twice (``json`` would keep the last value silently)."""
+
+
+def _object_without_repeated_keys(pairs: list) -> dict:
+    keys = [key for key, _ in pairs]
+    twice = next((key for key in keys if keys.count(key) > 1), None)
+    if twice is not None:
+        raise _RepeatedKey(twice)
+    return dict(pairs)
 
 
 def _read_jsonl(path: Path, text: str):
@@ -293,16 +337,22 @@ def _read_jsonl(path: Path, text: str):
         if not raw.strip():
             continue
         try:
-            item = json.loads(raw)
+            item = json.loads(raw, object_pairs_hook=_object_without_repeated_keys)
         except json.JSONDecodeError as error:
+            where = f"column {error.colno}" if error.msg.endswith(" at") else f"at column {error.colno}"
             problems.append(
                 (
                     line,
                     (
-                        f"not valid JSON ({error.msg} at column {error.colno}); expected one "
+                        f"not valid JSON ({error.msg} {where}); expected one "
                         '{"text": ..., "label": ...} object per line'
                     ),
                 )
+            )
+            continue
+        except _RepeatedKey as error:
+            problems.append(
+                (line, f"the key {_cut(error.args[0])} appears more than once: which value is meant?")
             )
             continue
         if not isinstance(item, dict):
@@ -315,7 +365,7 @@ def _read_jsonl(path: Path, text: str):
                     line,
                     (
                         f"key{'s' * (len(missing) > 1)} {', '.join(map(repr, missing))} missing; "
-                        f"found keys {sorted(item)}"
+                        f"found keys {_cut(sorted(item))}"
                     ),
                 )
             )

@@ -3,7 +3,7 @@ test, a notebook or a script can filter each (``warnings.simplefilter("ignore", 
 
 from __future__ import annotations
 
-__all__ = ["LmcoreNotice", "UnverifiedCheckpoint", "WebScripts", "RunTrainedAgain"]
+__all__ = ["LmcoreNotice", "UnverifiedCheckpoint", "WebScripts", "RunTrainedAgain", "TestTextsSeenInTraining"]
 
 
 class LmcoreNotice(UserWarning):
@@ -20,3 +20,7 @@ class WebScripts(LmcoreNotice):
 
 class RunTrainedAgain(LmcoreNotice):
     """A run folder held a damaged or unfinished run, so the run is trained again."""
+
+
+class TestTextsSeenInTraining(LmcoreNotice):
+    """Some test texts also occur among the training texts: their scores flatter the model."""

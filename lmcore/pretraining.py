@@ -23,8 +23,6 @@ from ._checks import (
     expect_int,
     expect_number,
     expect_positive_int,
-    expect_rank,
-    expect_tensor,
     expect_token_ids,
 )
 from .bert import IGNORE_INDEX  # label of positions the MLM loss skips

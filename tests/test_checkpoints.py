@@ -258,3 +258,58 @@ def test_a_damaged_classifier_folder_is_refused(tiny_checkpoint, tmp_path):
     with pytest.raises(ValueError, match="classifier.json is damaged"):
         checkpoints.load_classifier(folder)
     assert len(hashes["model.safetensors"]) == 64
+
+
+def test_the_bundled_checkpoint_passes_the_whole_check():
+    config = checkpoints.check_checkpoint()
+    assert (config.num_hidden_layers, config.hidden_size) == (6, 384)
+
+
+def test_an_integer_weight_is_refused_not_cast(tiny_checkpoint, tmp_path):
+    folder = tmp_path / "ints"
+    shutil.copytree(tiny_checkpoint, folder)
+    state = load_file(str(folder / "model.safetensors"))
+    state["embeddings.LayerNorm.weight"] = state["embeddings.LayerNorm.weight"].long()
+    save_file(state, str(folder / "model.safetensors"))
+    for load in (checkpoints.load_pretrained, checkpoints.check_checkpoint):
+        with pytest.raises(ValueError, match=r"not floating-point weights: \['embeddings.LayerNorm.weight"):
+            load(folder)
+
+
+@pytest.mark.parametrize("name", ["model.safetensors", "pytorch_model.bin", "model.pt"])
+@pytest.mark.parametrize(
+    "load",
+    [
+        checkpoints.load_pretrained,
+        checkpoints.load_classifier,
+        checkpoints.load_tokenizer,
+        checkpoints.load_reference_model,
+        checkpoints.check_checkpoint,
+    ],
+)
+def test_a_weights_file_given_for_a_folder_is_named(tiny_checkpoint, tmp_path, name, load):
+    given = tmp_path / name
+    given.write_bytes((tiny_checkpoint / "model.safetensors").read_bytes())
+    with pytest.raises(
+        NotADirectoryError, match=rf"{name} is a file; pass the folder that holds config.json"
+    ):
+        load(given)
+
+
+@pytest.mark.parametrize("load", [checkpoints.load_reference_model, checkpoints.check_checkpoint])
+def test_a_folder_of_pickled_weights_only_is_named(tiny_checkpoint, tmp_path, load):
+    folder = tmp_path / "pickled"
+    shutil.copytree(tiny_checkpoint, folder)
+    (folder / "model.safetensors").rename(folder / "pytorch_model.bin")
+    with pytest.raises(
+        FileNotFoundError, match=r"no model.safetensors \(lmcore never loads pickled .*'pytorch_model.bin'"
+    ):
+        load(folder)
+
+
+def test_a_checkpoint_without_tokenizer_files_says_so(tiny_checkpoint, tmp_path):
+    folder = tmp_path / "no-tokenizer"
+    shutil.copytree(tiny_checkpoint, folder)
+    (folder / "vocab.txt").unlink()
+    with pytest.raises(FileNotFoundError, match="has no tokenizer: expected tokenizer.json or vocab.txt"):
+        checkpoints.load_tokenizer(folder)

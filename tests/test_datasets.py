@@ -3,6 +3,7 @@ well-formed CSV and JSON-lines files read, bad ones refused with the file, the l
 expected, and the command line run end to end on a tiny random BERT (seconds, no network)."""
 
 import json
+import os
 import random
 import re
 from dataclasses import asdict
@@ -218,6 +219,31 @@ GOOD = "text,label\nfine,a\nalso fine,a\nthird,b\nfourth,b\n"
             r"line 2: not valid JSON \(Expecting value at column 24\)",
         ),
         ("blank.jsonl", '{"text": " \\t ", "label": "x"}\n', "line 1: the text is only whitespace"),
+        (
+            "joined.csv",
+            GOOD + GOOD + GOOD,
+            r"2 lines cannot be used: line 6: repeats the header row \(line 1\): files joined together\?",
+        ),
+        (
+            "twice-label.jsonl",
+            '{"text": "a", "label": "x", "label": "y"}\n',
+            r"line 1: the key 'label' appears more than once",
+        ),
+        (
+            "surrogate.jsonl",
+            '{"text": "a\\ud800b", "label": "x"}\n',
+            r"line 1: the text holds a lone surrogate \(\\ud800 at character 1\)",
+        ),
+        (
+            "surrogate-label.jsonl",
+            '{"text": "a", "label": "\\udfff"}\n',
+            r"line 1: the label holds a lone surrogate",
+        ),
+        (
+            "unterminated.jsonl",
+            '{"text": "a, "label": "x"}\n{"text": "b\n',
+            r"line 2: not valid JSON \(Unterminated string starting at column 10\)",
+        ),
     ],
 )
 def test_a_bad_file_is_refused_naming_the_file_the_line_and_what_was_expected(
@@ -450,6 +476,10 @@ def test_the_command_line_runs_the_recipe_on_jsonl_files_with_integer_labels(
         (["--data-file", "{good}", "--setting", "removed"], r"--setting must be 'full' with data_file"),
         (["--test-file", "{good}"], r"--test-file needs data_file"),
         (["--data-file", "reviews.txt"], r"--data-file must be a .csv file"),
+        (
+            ["--data-file", "{good}", "--test-file", "{good}"],
+            r"--test-file must be another file than data_file",
+        ),
     ],
 )
 def test_the_command_line_refuses_a_bad_data_file_before_any_work(tmp_path, capsys, arguments, message):
@@ -466,3 +496,46 @@ def test_the_command_line_refuses_a_bad_data_file_before_any_work(tmp_path, caps
         message.format(**{k: re.escape(v) for k, v in paths.items()}), capsys.readouterr().err
     )
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("long-header.csv", "x" * 1_000_000 + ",y\nfine,a\n"),
+        ("long-label.csv", "text,label\nfine," + "a" * 1_000_000 + "\nother,b\n"),
+        ("long-keys.jsonl", '{"t' + "x" * 1_000_000 + '": "a", "label": "x"}\n'),
+    ],
+)
+def test_a_long_value_is_cut_in_the_message(tmp_path, name, content):
+    # a megabyte header or label is quoted in a line or two, with its length, not echoed whole
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ValueError) as error:
+        load_labelled_texts(path)
+    assert len(str(error.value)) < 600 and "characters)" in str(error.value)
+
+
+def test_test_texts_that_occur_in_the_training_texts_are_reported(tmp_path):
+    from lmcore.news.splits import load_project_data
+    from lmcore.notices import TestTextsSeenInTraining
+
+    rows = [(t, topic) for topic in ("space", "hockey") for t in texts_of(topic, 10, 0)]
+    train = write_csv(tmp_path / "train.csv", rows)
+    fresh = [(t, topic) for topic in ("space", "hockey") for t in texts_of(topic, 2, 1)]
+    seen = [("  " + rows[0][0].replace(" ", "\n  "), rows[0][1]), (rows[12][0] + " ", rows[12][1])]
+    test = write_csv(tmp_path / "test.csv", fresh + seen)  # two repeated, with other whitespace
+    config = ProjectConfig(data_file=str(train), test_file=str(test))
+    with pytest.warns(TestTextsSeenInTraining, match=r"^2 of the 6 texts of test_file .*test.csv also occur"):
+        load_project_data(config)
+
+
+@pytest.mark.skipif(not os.environ.get("LMCORE_DATA"), reason="needs LMCORE_DATA (CI sets it)")
+def test_a_train_limit_too_small_for_20_newsgroups_is_refused_before_any_work(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--train-limit", "5", "--output", str(tmp_path / "out")])
+    error = capsys.readouterr().err
+    assert (
+        exit_.value.code == 2
+        and "the train_limit of 5 texts drawn from 20 Newsgroups' training messages" in error
+    )
+    assert not (tmp_path / "out").exists()

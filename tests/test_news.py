@@ -7,6 +7,7 @@ import re
 import shutil
 from dataclasses import asdict, replace
 from dataclasses import replace as with_fields
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -152,13 +153,8 @@ def check_damage_is_found_and_runs_are_never_lost(finished, config, capsys):
 
     replaced = copy("overwrite")
     other = ProjectConfig(**{**config.__dict__, "seed": 1})
-    check_output_folder(replaced, other, overwrite=True)  # --overwrite: the old run no longer counts
-    assert inspect_run_folder(replaced) == (
-        None,
-        f"{shown(replaced)} holds "
-        "['metrics.json', 'confusion_matrix.csv', 'probabilities.npz', "
-        "'classifier.json', 'model.safetensors'] but no manifest.json: an unfinished run",
-    )
+    check_output_folder(replaced, other, overwrite=True)  # --overwrite: replaced once the new run ends
+    assert inspect_run_folder(replaced)[0]["config"]["seed"] == 0  # until then, still reusable
 
 
 @pytest.mark.skipif(not os.environ.get("LMCORE_DATA"), reason="needs LMCORE_DATA (CI sets it)")
@@ -197,29 +193,39 @@ def test_the_command_line_runs_on_another_checkpoint_given_as_one_argument(tmp_p
     np.testing.assert_allclose(probabilities, reused.arrays["bert_test"], atol=1e-5)
 
 
+def fake_run(config: ProjectConfig, finished: str) -> ProjectRun:
+    """A run's results as run_project returns them, made up in a moment, for the run folder's tests."""
+    return ProjectRun(
+        config=asdict(config),
+        names=["a", "b"],
+        n_train=2,
+        n_validation=1,
+        n_test=2,
+        test={},
+        test_one_view={},
+        validation={},
+        timings={},
+        hardware="cpu",
+        lmcore_code="0",
+        finished=finished,
+        history={},
+        arrays={"test_labels": np.array([0, 1]), "p": np.array([[0.9, 0.1], [0.2, 0.8]])},
+        model=BertForSequenceClassification(tiny_bert_config(), 2),
+    )
+
+
+def write_fake_run(folder, seed: int, overwrite: bool = False):
+    return write_outputs(
+        folder, fake_run(ProjectConfig(seed=seed), f"run {seed}"), {"ensemble": np.array([0, 1])}, overwrite
+    )
+
+
 def test_a_finished_run_of_another_configuration_is_never_overwritten(tmp_path, capsys):
     """Called as a library with reuse=False into a folder holding another finished run, the new
     run is written beside it; each file is written atomically and the manifest last."""
 
     def write(config, seed_value):
-        run = ProjectRun(
-            config=asdict(config),
-            names=["a", "b"],
-            n_train=2,
-            n_validation=1,
-            n_test=2,
-            test={},
-            test_one_view={},
-            validation={},
-            timings={},
-            hardware="cpu",
-            lmcore_code="0",
-            finished=f"run {seed_value}",
-            history={},
-            arrays={"test_labels": np.array([0, 1]), "p": np.array([[0.9, 0.1], [0.2, 0.8]])},
-            model=BertForSequenceClassification(tiny_bert_config(), 2),
-        )
-        write_outputs(tmp_path / "run", run, {"ensemble": np.array([0, 1])})
+        write_fake_run(tmp_path / "run", seed_value)
 
     write(ProjectConfig(seed=0), 0)
     first, _ = inspect_run_folder(tmp_path / "run")
@@ -309,3 +315,153 @@ def test_the_configuration_enters_each_module_at_most_twice(tmp_path, tiny_check
     finally:
         sys.setprofile(None)
     assert entries and max(entries.values()) <= 2, dict(entries)
+
+
+# ------------------------------------------------------------------ a finished run is never lost or misread
+
+
+def edit_json(path, change):
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data, indent=2))
+
+
+def test_an_edited_manifest_or_metrics_file_is_not_read_as_the_run(tmp_path):
+    from lmcore.files import file_sha256
+
+    for name in ("seed", "files", "finished"):
+        write_fake_run(tmp_path / name, 0)
+    # the manifest's configuration edited to another seed: metrics.json still says seed 0
+    edit_json(tmp_path / "seed" / "manifest.json", lambda m: m["config"].update(seed=1))
+    manifest, problem = inspect_run_folder(tmp_path / "seed")
+    assert manifest is None and "disagree on the run's configuration" in problem
+    with pytest.warns(RunTrainedAgain, match="disagree"):
+        assert load_finished_run(tmp_path / "seed", ProjectConfig(seed=1)) is None
+    # metrics.json edited and dropped from the manifest's list, so no hash covers it
+    edit_json(tmp_path / "files" / "metrics.json", lambda m: m.update(test={"bert": {"accuracy": 0.999}}))
+    edit_json(tmp_path / "files" / "manifest.json", lambda m: m["files"].pop("metrics.json"))
+    manifest, problem = inspect_run_folder(tmp_path / "files")
+    assert manifest is None and "not the files a run writes" in problem
+    # metrics.json edited, and its new hash written into the manifest: the two still disagree
+    folder = tmp_path / "finished"
+    edit_json(folder / "metrics.json", lambda m: m.update(finished="another day"))
+    edit_json(
+        folder / "manifest.json",
+        lambda m: m["files"].update({"metrics.json": file_sha256(folder / "metrics.json")}),
+    )
+    assert "disagree" in inspect_run_folder(folder)[1]
+
+
+def test_overwrite_replaces_a_finished_run_only_when_the_new_one_is_written(tmp_path, monkeypatch):
+    import lmcore.news.store as store
+
+    folder = tmp_path / "run"
+    write_fake_run(folder, 0)
+    first = inspect_run_folder(folder)[0]
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt  # killed while the new run's weights are written
+
+    monkeypatch.setattr(store, "save_classifier", crash)
+    with pytest.raises(KeyboardInterrupt):
+        write_fake_run(folder, 1, overwrite=True)
+    assert inspect_run_folder(folder)[0] == first  # the old run is whole, and reusable
+    leftovers = [p for p in folder.iterdir() if p.name.startswith(store.STAGING_PREFIX)]
+    assert len(leftovers) == 1  # the interrupted write, inside the folder
+    assert store.tidy_run_folder(folder) == []  # young: perhaps a run writing right now
+    old = leftovers[0].stat().st_mtime - store.STALE_SECONDS - 1
+    os.utime(leftovers[0], (old, old))
+    assert store.tidy_run_folder(folder) == [f"removed {shown(leftovers[0])}, left by an interrupted run"]
+    monkeypatch.undo()
+    write_fake_run(folder, 1, overwrite=True)
+    assert inspect_run_folder(folder)[0]["config"]["seed"] == 1
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*RUN_FILES, "manifest.json"])
+
+
+def test_a_move_cut_short_is_finished_and_stale_temporary_files_are_removed(tmp_path, monkeypatch):
+    import lmcore.news.store as store
+
+    folder = tmp_path / "run"
+    write_fake_run(folder, 0)
+    moved = []
+
+    def replace_then_die(source, destination):  # (os.replace is every module's: count the moves)
+        if Path(destination).parent == folder:
+            if len(moved) == 2:  # the old manifest is gone, two of the new files are in place
+                raise KeyboardInterrupt
+            moved.append(destination)
+        os.rename(source, destination)
+
+    monkeypatch.setattr(store.os, "replace", replace_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        write_fake_run(folder, 1, overwrite=True)
+    monkeypatch.undo()
+    assert inspect_run_folder(folder)[0] is None  # neither run is whole at this moment ...
+    done = store.tidy_run_folder(folder)  # ... and the next look finishes the move
+    assert len(done) == 1 and done[0].startswith("finished moving the run staged in")
+    assert inspect_run_folder(folder)[0]["config"]["seed"] == 1
+    # a temporary file of write_atomically, left by a kill: removed once stale, never while young
+    stray = folder / ".confusion_matrix.csv.k2j3h4"
+    stray.write_text("half")
+    assert store.tidy_run_folder(folder) == [] and stray.exists()
+    os.utime(stray, (0, 0))
+    assert store.tidy_run_folder(folder) == [f"removed {shown(stray)}, left by an interrupted write"]
+    assert not stray.exists() and inspect_run_folder(folder)[0]["config"]["seed"] == 1
+
+
+def damaged_checkpoints(tiny):
+    """name -> (change to a copy of the tiny checkpoint, what the refusal must say)."""
+    from safetensors.torch import load_file, save_file
+
+    def no_weights(folder):
+        (folder / "model.safetensors").unlink()
+
+    def half_weights(folder):
+        data = (folder / "model.safetensors").read_bytes()
+        (folder / "model.safetensors").write_bytes(data[: len(data) // 2])
+
+    def only_pickle(folder):
+        (folder / "model.safetensors").rename(folder / "pytorch_model.bin")
+
+    def twelve_layers(folder):
+        edit_json(folder / "config.json", lambda c: c.update(num_hidden_layers=12))
+
+    def no_tokenizer(folder):
+        (folder / "vocab.txt").unlink()
+
+    def integer_weight(folder):
+        state = load_file(str(folder / "model.safetensors"))
+        name = "embeddings.LayerNorm.weight"
+        state[name] = state[name].long()
+        save_file(state, str(folder / "model.safetensors"))
+
+    def a_file(folder):
+        return folder / "model.safetensors"
+
+    return {
+        "no weights": (no_weights, r"has no model.safetensors \(lmcore never loads pickled"),
+        "weights cut in half": (half_weights, "is truncated"),
+        "only a .bin pickle": (only_pickle, r"found \[.*'pytorch_model.bin'"),
+        "a 12-layer config": (
+            twelve_layers,
+            r"(?s)does not fit its config.json \(12 layers.*missing: \['encoder.layer.3",
+        ),
+        "no tokenizer files": (no_tokenizer, "has no tokenizer: expected tokenizer.json or vocab.txt"),
+        "an integer weight": (
+            integer_weight,
+            r"not floating-point weights: \['embeddings.LayerNorm.weight: I64'\]",
+        ),
+        "the weights file itself": (a_file, "is a file; pass the folder that holds config.json"),
+    }
+
+
+@pytest.mark.parametrize("damage", list(damaged_checkpoints(None)))
+def test_a_damaged_checkpoint_is_refused_before_any_work(tmp_path, capsys, tiny_checkpoint, damage):
+    change, message = damaged_checkpoints(tiny_checkpoint)[damage]
+    folder = tmp_path / "checkpoint"
+    shutil.copytree(tiny_checkpoint, folder)
+    given = change(folder) or folder
+    with pytest.raises(SystemExit) as exit_:
+        main(["--checkpoint", str(given), "--max-length", "32", "--output", str(tmp_path / "out")])
+    assert exit_.value.code == 2 and re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()  # refused before the output folder was touched

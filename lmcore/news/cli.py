@@ -8,7 +8,6 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 from .. import checkpoints
-from ..bert import BertConfig
 from .config import RECIPES, SETTINGS, ProjectConfig
 from .pipeline import run_project
 from .splits import load_project_data
@@ -90,9 +89,9 @@ def main(argv=None) -> int:
     }
     try:  # every argument is checked before anything is loaded or trained
         config = replace(RECIPES[args.setting], **given)
-        limit = BertConfig.from_json(
-            checkpoints.checkpoint_folder(config.checkpoint) / "config.json"
-        ).max_position_embeddings
+        # the whole checkpoint, weights and tokenizer included: a damaged one is found in seconds,
+        # not after the data, the baseline and the tokenising
+        limit = checkpoints.check_checkpoint(config.checkpoint).max_position_embeddings
         if config.max_length > limit:
             raise ValueError(
                 f"max_length must be at most {limit}, the model's limit; got {config.max_length}"
@@ -102,11 +101,12 @@ def main(argv=None) -> int:
                 raise ValueError(
                     "--publish copies 20 Newsgroups runs into the book; a run on --data-file stays in --output"
                 )
+        if config.data_file is not None or config.train_limit is not None:
             load_project_data(config)  # every line of the data files, and enough texts for the splits
         check_output_folder(args.output, config, args.overwrite)
     except (ValueError, TypeError, OSError, FinishedRunExists) as error:
         parser.error(_flag(str(error)))
-    run = run_project(config, args.output, reuse=not args.again)
+    run = run_project(config, args.output, reuse=not args.again, overwrite=args.overwrite)
     for name, row in run.test.items():
         print(f"{name:10} accuracy {row['accuracy']:.4f}  macro F1 {row['macro_f1']:.4f}")
     if config.test_windows:

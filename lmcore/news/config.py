@@ -78,6 +78,12 @@ class ProjectConfig:
             raise ValueError(
                 f"test_file needs data_file, the training texts it tests; got test_file={self.test_file!r} alone"
             )
+        if self.test_file is not None and Path(self.test_file).resolve() == Path(self.data_file).resolve():
+            raise ValueError(
+                f"test_file must be another file than data_file (both are {self.data_file!r}): a model "
+                "tested on the texts it trained on scores what it memorised; leave test_file out to "
+                "hold out a part of data_file"
+            )
         if self.data_file is not None and self.setting != "full":
             raise ValueError(
                 f"setting must be 'full' with data_file: {self.setting!r} strips 20 Newsgroups' "

@@ -23,7 +23,7 @@ from ..scoring import geometric_ensemble, scores, tfidf_baseline
 from ..train import fit
 from .config import ProjectConfig
 from .splits import chosen_test_index, load_project_data, validation_split
-from .store import ProjectRun, load_finished_run, write_outputs
+from .store import FinishedRunExists, ProjectRun, load_finished_run, tidy_run_folder, write_outputs
 
 __all__ = [
     "Split",
@@ -55,18 +55,31 @@ class Split:
 
 
 def run_project(
-    config: ProjectConfig, output_dir: str | Path | None = None, progress: bool = True, reuse: bool = True
+    config: ProjectConfig,
+    output_dir: str | Path | None = None,
+    progress: bool = True,
+    reuse: bool = True,
+    overwrite: bool = False,
 ) -> ProjectRun:
     """Run the whole project once; returns (and with ``output_dir`` writes) every result.
 
     With ``output_dir`` holding a finished run of the same ``config`` (and ``reuse=True``), that
     run is read back instead: its ``reused_from`` says so, and its ``timings`` and ``hardware``
-    are those of the run that trained the model.
+    are those of the run that trained the model. A finished run of another configuration there
+    raises :class:`FinishedRunExists`, unless ``overwrite``: then it is replaced once this run
+    has finished, and kept if this run fails or is interrupted.
     """
     if not isinstance(config, ProjectConfig):
         raise TypeError(f"config must be a ProjectConfig; got {type(config).__name__}")
+    if output_dir is not None:
+        tidy_run_folder(output_dir)  # finish or remove what an interrupted run left there
     if output_dir is not None and reuse:
-        finished = load_finished_run(output_dir, config)
+        try:
+            finished = load_finished_run(output_dir, config)
+        except FinishedRunExists:
+            if not overwrite:
+                raise
+            finished = None
         if finished is not None:
             return finished
     seed_everything(config.seed)
@@ -120,7 +133,7 @@ def run_project(
         tokenizer=tokenizer,
     )
     if output_dir is not None:
-        write_outputs(Path(output_dir), run, predictions)
+        write_outputs(Path(output_dir), run, predictions, overwrite)
     return run
 
 

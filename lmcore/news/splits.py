@@ -4,11 +4,14 @@ them."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.model_selection import train_test_split
 
 from ..datasets import LabelledTexts, load_labelled_texts
 from ..newsgroups import load_20newsgroups
+from ..notices import TestTextsSeenInTraining
 from .config import SETTINGS, ProjectConfig
 
 __all__ = [
@@ -52,7 +55,11 @@ def load_project_data(config: ProjectConfig) -> tuple:
     if not isinstance(config, ProjectConfig):
         raise TypeError(f"config must be a ProjectConfig; got {type(config).__name__}")
     if config.data_file is None:
-        return tuple(load_20newsgroups(split, remove=SETTINGS[config.setting]) for split in ("train", "test"))
+        train, test = (
+            load_20newsgroups(split, remove=SETTINGS[config.setting]) for split in ("train", "test")
+        )
+        _check_enough_texts(config, train)  # (a train_limit can leave a newsgroup too few messages)
+        return train, test
     data = load_labelled_texts(config.data_file)
     if config.test_file is not None:
         train, test = data, load_labelled_texts(config.test_file, names=data.names)
@@ -75,7 +82,29 @@ def load_project_data(config: ProjectConfig) -> tuple:
             for part in (kept, held_out)
         ]
     _check_enough_texts(config, train)
+    _report_test_texts_seen_in_training(config, train, test)
     return train, test
+
+
+def _normalised(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _report_test_texts_seen_in_training(config: ProjectConfig, train, test) -> int:
+    """Warn (:class:`lmcore.notices.TestTextsSeenInTraining`) when test texts also occur among
+    the training texts, the same after whitespace is normalised; returns how many do."""
+    seen = {_normalised(text) for text in train.texts}
+    repeated = sum(_normalised(text) in seen for text in test.texts)
+    if repeated:
+        source = f"test_file {config.test_file}" if config.test_file else "the test set"
+        warnings.warn(
+            f"{repeated} of the {len(test.texts)} texts of {source} also occur among the training "
+            "texts (the same after whitespace is normalised): the test scores of those are of texts "
+            "the model trained on",
+            TestTextsSeenInTraining,
+            stacklevel=3,
+        )
+    return repeated
 
 
 def _check_enough_texts(config: ProjectConfig, train) -> None:
@@ -83,7 +112,12 @@ def _check_enough_texts(config: ProjectConfig, train) -> None:
     baseline's calibration, which needs :data:`CALIBRATION_FOLDS` texts of each class: the same
     ``train_limit`` and split as :func:`run_project`'s, made here to name the class short of texts."""
     labels = np.array(train.labels)
-    where = f"data_file {config.data_file}" + ("" if config.test_file else " (less the held-out test set)")
+    if config.data_file is None:
+        where = "20 Newsgroups' training messages"
+    else:
+        where = f"data_file {config.data_file}" + (
+            "" if config.test_file else " (less the held-out test set)"
+        )
     if config.train_limit:
         labels = labels[np.random.default_rng(config.seed).permutation(len(labels))[: config.train_limit]]
         where = f"the train_limit of {len(labels)} texts drawn from {where}"

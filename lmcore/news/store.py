@@ -5,6 +5,7 @@ without the weights into the book (:func:`publish_run`)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -36,6 +37,7 @@ __all__ = [
     "publish_run",
     "write_outputs",
     "check_output_folder",
+    "tidy_run_folder",
 ]
 
 REPOSITORY = Path(__file__).resolve().parents[2]  # the book, when lmcore is installed from a clone
@@ -303,17 +305,23 @@ def save_arrays(path: Path, arrays: dict) -> None:
         np.savez_compressed(handle, **arrays)
 
 
-def write_outputs(folder: Path, run: ProjectRun, predictions: dict) -> None:
-    """Write a run's files atomically, and its manifest last. A folder holding a finished run of
-    another configuration is never overwritten: the new run goes beside it."""
+STAGING_PREFIX = ".staging-"  # a run's files are written here, inside its folder, then moved in
+STALE_SECONDS = 600  # writing a run's files takes seconds: leftovers older than this are a dead run's
+
+
+def write_outputs(folder: Path, run: ProjectRun, predictions: dict, overwrite: bool = False) -> Path:
+    """Write a run's files and its manifest into a staging folder inside ``folder``, then move
+    them in (:func:`_commit`): an interrupted write leaves the finished run there untouched. A
+    finished run of another configuration is replaced only with ``overwrite``; otherwise the new
+    run goes beside it. Returns the folder written."""
     results, arrays, model = run.metrics(), run.arrays, run.model
     import torch.distributed as dist
     from sklearn.metrics import confusion_matrix
 
     if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
-        return
+        return folder
     manifest, _ = inspect_run_folder(folder) if folder.exists() else (None, "")
-    if manifest is not None and mismatch(manifest, results["config"]):
+    if manifest is not None and mismatch(manifest, results["config"]) and not overwrite:
         folder = folder.with_name(f"{folder.name}-{time.strftime('%Y%m%d-%H%M%S')}")
         print(
             f"lmcore.news: the output folder holds a finished run of another configuration; "
@@ -321,7 +329,7 @@ def write_outputs(folder: Path, run: ProjectRun, predictions: dict) -> None:
             file=sys.stderr,
         )
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / MANIFEST).unlink(missing_ok=True)  # the folder holds no finished run until the end
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder))
     matrix = confusion_matrix(
         arrays["test_labels"], predictions["ensemble"], labels=range(len(results["names"]))
     )
@@ -336,8 +344,8 @@ def write_outputs(folder: Path, run: ProjectRun, predictions: dict) -> None:
         ),
         "probabilities.npz": lambda path: save_arrays(path, arrays),
     }
-    files = {name: write_atomically(folder / name, write) for name, write in writers.items()}
-    files.update(save_classifier(_unwrap(model), folder))  # classifier.json, model.safetensors
+    files = {name: write_atomically(staging / name, write) for name, write in writers.items()}
+    files.update(save_classifier(_unwrap(model), staging))  # classifier.json, model.safetensors
     data = data_record(results["config"])  # the data files' SHA-256s, for runs on data files
     manifest = {
         "config": results["config"],
@@ -346,7 +354,60 @@ def write_outputs(folder: Path, run: ProjectRun, predictions: dict) -> None:
         "files": files,
     }
     write_atomically(
-        folder / MANIFEST, lambda path: path.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        staging / MANIFEST, lambda path: path.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    )
+    _commit(folder, staging)
+    return folder
+
+
+def _commit(folder: Path, staging: Path) -> None:
+    """Move a complete staged run (its manifest written last) into ``folder``: the old manifest
+    goes first, so no moment shows the old run's manifest over the new run's files; the new
+    manifest comes last. A crash between the two is finished by :func:`tidy_run_folder`."""
+    (folder / MANIFEST).unlink(missing_ok=True)
+    for name in json.loads((staging / MANIFEST).read_text(encoding="utf-8"))["files"]:
+        if (staging / name).exists():  # (already moved, when a crashed commit is finished)
+            os.replace(staging / name, folder / name)
+    os.replace(staging / MANIFEST, folder / MANIFEST)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def tidy_run_folder(folder: str | Path) -> list[str]:
+    """Finish or remove what an interrupted run left in ``folder``; returns what was done.
+
+    A staging folder whose manifest was written holds a finished run whose move was cut short:
+    it is finished when every file it lists is there with its hash. Anything else a run leaves
+    (a staging folder without manifest, half-written temporary files) is removed once it is
+    older than :data:`STALE_SECONDS`, so a run writing at the same moment is never disturbed.
+    """
+    folder, done = Path(folder), []
+    if not folder.is_dir():
+        return done
+    now = time.time()
+    for staging in sorted(folder.glob(f"{STAGING_PREFIX}*")):
+        staged = staging / MANIFEST
+        if staged.is_file() and _staged_run_complete(folder, staging):
+            _commit(folder, staging)
+            done.append(f"finished moving the run staged in {shown(staging)}")
+        elif now - staging.stat().st_mtime > STALE_SECONDS:
+            shutil.rmtree(staging, ignore_errors=True)
+            done.append(f"removed {shown(staging)}, left by an interrupted run")
+    for name in (*RUN_FILES, MANIFEST):  # write_atomically's temporary files: ".<name>.<random>"
+        for leftover in folder.glob(f".{name}.*"):
+            if leftover.is_file() and now - leftover.stat().st_mtime > STALE_SECONDS:
+                leftover.unlink(missing_ok=True)
+                done.append(f"removed {shown(leftover)}, left by an interrupted write")
+    return done
+
+
+def _staged_run_complete(folder: Path, staging: Path) -> bool:
+    try:
+        files = dict(json.loads((staging / MANIFEST).read_text(encoding="utf-8"))["files"])
+    except (ValueError, KeyError, TypeError):
+        return False
+    return all(
+        any((place / name).is_file() and file_sha256(place / name) == sha for place in (staging, folder))
+        for name, sha in files.items()
     )
 
 
@@ -356,7 +417,8 @@ def _unwrap(model):
 
 def check_output_folder(folder: Path, config: ProjectConfig, overwrite: bool) -> None:
     """Before any work: the folder can be created and written, and holds no finished run of
-    another configuration (unless ``overwrite``, which then marks that run as replaced)."""
+    another configuration unless ``overwrite`` (that run stays there, and reusable, until the
+    new one has finished: :func:`write_outputs`). What an interrupted run left is tidied."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-")
@@ -365,6 +427,8 @@ def check_output_folder(folder: Path, config: ProjectConfig, overwrite: bool) ->
         raise ValueError(
             f"--output {folder} cannot be created or written ({error.strerror or error})"
         ) from None
+    for line in tidy_run_folder(folder):
+        print(f"lmcore.news: {line}", file=sys.stderr)
     manifest, _ = inspect_run_folder(folder)
     difference = mismatch(manifest, asdict(config)) if manifest is not None else ""
     if difference:
@@ -373,4 +437,3 @@ def check_output_folder(folder: Path, config: ProjectConfig, overwrite: bool) ->
                 f"--output {shown(folder)} holds a finished run of another configuration "
                 f"({difference}); choose another folder or pass --overwrite"
             )
-        (folder / MANIFEST).unlink()
