@@ -297,6 +297,14 @@ def expect_int(name: str, value, minimum: int) -> int:
     return value
 
 
+def expect_id(name: str, value, limit: int, limit_name: str) -> int:
+    """One token id, an int in ``[0, limit)``: ``limit_name`` says whose ids they are."""
+    expect_int(name, value, minimum=0)
+    if value >= limit:
+        raise ValueError(f"{name} must be an id below {limit_name}={limit}; got {value}")
+    return value
+
+
 def expect_positive_int(name: str, value) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} must be a positive int; got {value!r}")

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import expect_bert_inputs, expect_ids_below, expect_int
+from ._checks import expect_bert_inputs, expect_id, expect_ids_below, expect_int
 from .attention import padding_mask
 from .outputs import BertForPreTrainingOutput, BertModelOutput, ModelOutput
 from .transformer import Encoder
@@ -99,11 +99,7 @@ class BertConfig:
             "type_vocab_size",
         ):
             expect_int(name, getattr(self, name), minimum=1)
-        expect_int("pad_token_id", self.pad_token_id, minimum=0)
-        if self.pad_token_id >= self.vocab_size:
-            raise ValueError(
-                f"pad_token_id must be below vocab_size={self.vocab_size}; got {self.pad_token_id}"
-            )
+        expect_id("pad_token_id", self.pad_token_id, self.vocab_size, "vocab_size")
 
     def to_dict(self) -> dict:
         return asdict(self)

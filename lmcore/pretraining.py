@@ -20,8 +20,8 @@ from collections.abc import Sequence
 import torch
 
 from ._checks import (
+    expect_id,
     expect_int,
-    expect_number,
     expect_positive_int,
     expect_token_ids,
 )
@@ -57,13 +57,10 @@ def mask_tokens(
     """
     expect_positive_int("vocab_size", vocab_size)
     expect_token_ids("input_ids", input_ids, vocab_size, "(batch, seq)")
-    expect_int("mask_id", mask_id, minimum=0)
-    if mask_id >= vocab_size:
-        raise ValueError(
-            f"mask_id must be an id of the vocabulary, below vocab_size={vocab_size}; got {mask_id}"
-        )
-    expect_number("probability", probability, above=0.0)
-    if not probability < 1.0:
+    expect_id("mask_id", mask_id, vocab_size, "vocab_size")
+    if isinstance(probability, bool) or not isinstance(probability, (int, float)):
+        raise TypeError(f"probability must be a number in (0, 1); got {probability!r}")
+    if not 0.0 < probability < 1.0:
         raise ValueError(f"probability must be in (0, 1); got {probability}")
     if isinstance(special_ids, (str, bytes)) or not all(isinstance(i, int) for i in special_ids):
         raise TypeError(f"special_ids must be a list of int ids; got {special_ids!r}")

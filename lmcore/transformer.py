@@ -31,7 +31,7 @@ from ._checks import (
     expect_copy_pair,
     expect_decoder_inputs,
     expect_even,
-    expect_int,
+    expect_id,
     expect_length_at_most,
     expect_one_of,
     expect_positive_int,
@@ -318,19 +318,13 @@ class Seq2SeqTransformer(nn.Module):
     ):
         super().__init__()
         expect_positive_ints(source_vocab_size=source_vocab_size, target_vocab_size=target_vocab_size)
-        expect_int("pad_id", pad_id, minimum=0)
-        if pad_id >= min(source_vocab_size, target_vocab_size):
-            raise ValueError(
-                f"pad_id must be an id of both vocabularies, below {min(source_vocab_size, target_vocab_size)}; "
-                f"got {pad_id}"
-            )
+        expect_id("pad_id", pad_id, min(source_vocab_size, target_vocab_size), "the smaller vocabulary size")
         self.d_model, self.pad_id, self.max_len = d_model, pad_id, max_len
         self.source_embedding = nn.Embedding(source_vocab_size, d_model, padding_idx=pad_id)
         self.target_embedding = nn.Embedding(target_vocab_size, d_model, padding_idx=pad_id)
         self.positional_encoding = PositionalEncoding(d_model, max_len, dropout)
-        options = {"norm_first": norm_first}
-        self.encoder = Encoder(num_encoder_layers, d_model, num_heads, d_ff, dropout, **options)
-        self.decoder = Decoder(num_decoder_layers, d_model, num_heads, d_ff, dropout, **options)
+        self.encoder = Encoder(num_encoder_layers, d_model, num_heads, d_ff, dropout, norm_first=norm_first)
+        self.decoder = Decoder(num_decoder_layers, d_model, num_heads, d_ff, dropout, norm_first=norm_first)
         self.output = nn.Linear(d_model, target_vocab_size)
 
     def _check_ids(self, name: str, ids: torch.Tensor, embedding: nn.Embedding) -> None:

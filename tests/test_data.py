@@ -22,7 +22,7 @@ def test_vocabulary_round_trip_and_specials():
     ids = vocab.encode(["a", "c", "zzz"], add_bos=True, add_eos=True)
     assert ids == [1, vocab.id_of["a"], vocab.id_of["c"], vocab.unk_id, 2]
     assert vocab.decode(ids + [0, 0]) == ["a", "c", "<unk>"]
-    with pytest.raises(TypeError, match="split the string first"):
+    with pytest.raises(TypeError, match="split it first"):
         vocab.encode("a c")
     with pytest.raises(ValueError, match=r"id 99 is outside the vocabulary \[0, 7\)"):
         vocab.decode([99])
