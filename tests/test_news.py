@@ -465,3 +465,21 @@ def test_a_damaged_checkpoint_is_refused_before_any_work(tmp_path, capsys, tiny_
         main(["--checkpoint", str(given), "--max-length", "32", "--output", str(tmp_path / "out")])
     assert exit_.value.code == 2 and re.search(message, capsys.readouterr().err)
     assert not (tmp_path / "out").exists()  # refused before the output folder was touched
+
+
+def test_run_project_checks_the_whole_checkpoint_before_reading_any_data(
+    tmp_path, tiny_checkpoint, monkeypatch
+):
+    import lmcore.news.pipeline as pipeline
+
+    folder = tmp_path / "checkpoint"
+    shutil.copytree(tiny_checkpoint, folder)
+    (folder / "vocab.txt").unlink()
+
+    def no_data(*args):
+        raise AssertionError("the data was read before the checkpoint was checked")
+
+    monkeypatch.setattr(pipeline, "split_texts", no_data)
+    monkeypatch.setattr(pipeline, "load_finished_run", no_data)
+    with pytest.raises(FileNotFoundError, match="has no tokenizer"):
+        run_project(ProjectConfig(checkpoint=str(folder), max_length=32), tmp_path / "run")

@@ -71,6 +71,7 @@ def run_project(
     """
     if not isinstance(config, ProjectConfig):
         raise TypeError(f"config must be a ProjectConfig; got {type(config).__name__}")
+    checkpoints.check_checkpoint(config.checkpoint)  # the whole checkpoint, before any work
     if output_dir is not None:
         tidy_run_folder(output_dir)  # finish or remove what an interrupted run left there
     if output_dir is not None and reuse:
