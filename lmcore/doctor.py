@@ -121,7 +121,11 @@ def check_data(data_dir: str | Path | None = None, verify: bool = True) -> Check
     try:
         train, test = load_20newsgroups("train", data_dir=folder), load_20newsgroups("test", data_dir=folder)
     except (OSError, ValueError) as error:
-        return Check("20 Newsgroups", "FAIL", f"{where}: {error}", "copy the archive again")
+        if folder is None:  # scikit-learn's cache holds no usable copy and could not download one
+            fix = f"set {DATA_VARIABLE} to a folder holding 20news-bydate.tar.gz, or delete {cached} to download again"
+        else:
+            fix = "copy the archive again"
+        return Check("20 Newsgroups", "FAIL", f"{where}: {error}", fix)
     return Check("20 Newsgroups", "ok", f"{where}: {len(train):,} + {len(test):,} messages, digest verified")
 
 

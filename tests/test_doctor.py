@@ -105,3 +105,21 @@ def test_the_doctor_passes_on_the_test_set_up():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "FAIL" not in result.stdout
+
+
+def test_an_unusable_scikit_learn_cache_points_at_the_data_variable(tmp_path, monkeypatch):
+    """Offline, with an empty cache folder left by a failed download: the fix names LMCORE_DATA."""
+    import sklearn.datasets
+
+    import lmcore.newsgroups
+
+    (tmp_path / "20news_home").mkdir()
+    monkeypatch.delenv("LMCORE_DATA", raising=False)
+    monkeypatch.setattr(sklearn.datasets, "get_data_home", lambda: str(tmp_path))
+
+    def offline(*args, **kwargs):
+        raise OSError("20 Newsgroups is not available: scikit-learn's download failed")
+
+    monkeypatch.setattr(lmcore.newsgroups, "load_20newsgroups", offline)
+    check = doctor.check_data()
+    assert check.status == "FAIL" and "LMCORE_DATA" in check.fix and "20news_home" in check.fix
