@@ -1,7 +1,8 @@
 # One entry point for readers, teachers and CI. Every target sets up .venv on first use, through
 # tools/setup_env.py (the one place the installs are listed; PowerShell users call it directly,
 # see README).
-#   make book    build the rendered book into _build/html
+#   make book    build the rendered book into _build/html (English; Chinese in _build/html/zh_CN)
+#   make translations   update locale/zh_CN after editing prose, and list what needs translating
 #   make test    run every test: lmcore unit tests, every notebook (quick mode), the book build
 #   make lab     open the chapters live in JupyterLab
 #   make notebooks   re-run every chapter in full mode and store its outputs (authors)
@@ -17,7 +18,7 @@ BIN := $(VENV)/bin
 endif
 SETUP_INPUTS := requirements.txt constraints.txt pyproject.toml tools/setup_env.py tools/fetch_js.py
 
-.PHONY: setup setup-tests book serve test lab notebooks bench bench-news clean lock
+.PHONY: setup setup-tests book translations serve test lab notebooks bench bench-news clean lock
 
 setup: $(VENV)/.installed
 setup-tests: $(VENV)/.installed-tests
@@ -36,9 +37,13 @@ $(VENV)/.installed-tests: $(VENV)/pyvenv.cfg $(SETUP_INPUTS) requirements-tests.
 	touch $(VENV)/.installed $@
 
 book: setup
-	$(BIN)/jupyter-book build . -W -n --keep-going
+	$(BIN)/python tools/book.py build
 	$(BIN)/python tools/check_html.py _build/html
-	@echo "The book is built: open _build/html/index.html in a browser (or run: make serve)"
+
+# after editing prose: update locale/zh_CN from the English, then translate what it marks
+translations: setup-tests
+	$(BIN)/python tools/book.py messages
+	$(BIN)/python tools/translations.py
 
 serve:
 	@echo "Serving the book at http://127.0.0.1:8000 (Ctrl-C to stop)"

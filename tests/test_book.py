@@ -15,14 +15,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def built_html(tmp_path_factory):
-    """Build the book from scratch into a temporary folder, exactly as `make book` does."""
+    """Build both editions from scratch into a temporary folder, exactly as `make book` does."""
     output = tmp_path_factory.mktemp("book")
-    jupyter_book = Path(sys.executable).with_name("jupyter-book")
     result = subprocess.run(
-        [str(jupyter_book), "build", str(REPO), "--path-output", str(output), "-W", "-n", "--keep-going"],
+        [sys.executable, str(REPO / "tools" / "book.py"), "build", "--output", str(output), "--quiet"],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,
     )
     assert result.returncode == 0, f"book build failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
     return output / "_build" / "html"
@@ -85,10 +84,33 @@ def test_the_eval_role_reads_the_result_stored_in_its_cell():
     assert stored_result(notebook, 2, "missing") is None
 
 
-def test_every_toc_page_was_built(built_html):
+def toc_pages():
     toc = (REPO / "_toc.yml").read_text()
-    for name in re.findall(r"file:\s*(\S+)", toc) + [re.search(r"root:\s*(\S+)", toc).group(1)]:
+    return re.findall(r"file:\s*(\S+)", toc) + [re.search(r"root:\s*(\S+)", toc).group(1)]
+
+
+def test_every_toc_page_was_built_in_both_editions(built_html):
+    for name in toc_pages():
         assert (built_html / f"{name}.html").exists(), name
+        assert (built_html / "zh_CN" / f"{name}.html").exists(), f"zh_CN/{name}"
+
+
+def test_the_chinese_edition_is_chinese_and_its_code_is_the_same(built_html):
+    english = (built_html / "chapters" / "01_self_attention.html").read_text(encoding="utf-8")
+    chinese = (built_html / "zh_CN" / "chapters" / "01_self_attention.html").read_text(encoding="utf-8")
+    assert '<html lang="zh-CN"' in chinese or '<html lang="zh_CN"' in chinese
+    assert "自注意力" in chinese and "学习目标" in chinese and "Learning goals" not in chinese
+    assert "上一页" in chinese or "下一页" in chinese  # the theme's own labels, in Chinese
+
+    def code(page):
+        return re.findall(r'<div class="highlight[^"]*"><pre>(.*?)</pre>', page, re.DOTALL)
+
+    assert code(english) and code(english) == code(chinese)  # code cells as they are
+    for page in (english, chinese):  # the same stored numbers in prose
+        assert re.findall(r'class="lmcore-eval">([^<]*)<', page)
+    assert re.findall(r'class="lmcore-eval">([^<]*)<', english) == re.findall(
+        r'class="lmcore-eval">([^<]*)<', chinese
+    )
 
 
 # ------------------------------------------------------------ the scanner itself
@@ -137,7 +159,9 @@ def test_scanner_reads_css_files():
 def site_pages(html_root):
     skip = ("_static", "_sources", "_images", "reports", "genindex.html")
     return [
-        p for p in sorted(html_root.rglob("*.html")) if not str(p.relative_to(html_root)).startswith(skip)
+        p
+        for p in sorted(html_root.rglob("*.html"))
+        if not str(p.relative_to(html_root)).removeprefix("zh_CN/").startswith(skip)
     ]
 
 
@@ -149,7 +173,9 @@ def test_every_page_renders_offline_in_a_real_browser(built_html):
         for path in site_pages(built_html):
             relative = path.relative_to(built_html).as_posix()
             page, log = open_offline(browser, f"{base}/{relative}", wait_ms=3000)
-            problems = page_problems(page, log, require_chrome=relative not in ("index.html", "search.html"))
+            problems = page_problems(
+                page, log, require_chrome=relative.removeprefix("zh_CN/") not in ("index.html", "search.html")
+            )
             screenshot(page, "book__" + relative.replace("/", "__").removesuffix(".html"))
             if problems:
                 found[relative] = problems
@@ -186,3 +212,38 @@ def test_the_browser_checks_catch_each_failure_mode(tmp_path):
     assert "navigation sidebar is missing" in problems and "download buttons are missing" in problems
     links = broken_internal_links(tmp_path)
     assert links == ["index.html: other.html (no such file)", "index.html: #nowhere (no such anchor)"]
+
+
+def test_every_page_switches_to_the_same_page_in_the_other_edition(built_html):
+    """The header's language button leads from each page to its counterpart, both ways."""
+    from tests.browser import offline_browser, open_offline, serve
+
+    names = ["book/intro", "chapters/01_self_attention", "chapters/05_news_project", "book/glossary"]
+    with serve(built_html) as base, offline_browser() as browser:
+        for name in names:
+            for start, expected in (
+                (f"{name}.html", f"zh_CN/{name}.html"),
+                (f"zh_CN/{name}.html", f"{name}.html"),
+            ):
+                page, log = open_offline(browser, f"{base}/{start}", wait_ms=300)
+                page.click("button.btn-language-switch")
+                page.wait_for_load_state("load")
+                assert page.url == f"{base}/{expected}", (start, page.url)
+                page.close()
+
+
+@pytest.mark.parametrize(
+    "query, chapter",
+    [("注意力", "chapters/01_self_attention"), ("微调", "chapters/04_fine_tuning"), ("attention", None)],
+)
+def test_searching_the_chinese_edition_finds_the_chapters(built_html, query, chapter):
+    """Sphinx indexes Chinese words only with jieba; without it a Chinese search finds nothing."""
+    from tests.browser import offline_browser, open_offline, serve
+
+    with serve(built_html) as base, offline_browser() as browser:
+        page, log = open_offline(browser, f"{base}/zh_CN/search.html?q={query}", wait_ms=4000)
+        found = page.eval_on_selector_all("#search-results li a", "links => links.map(a => a.href)")
+        page.close()
+    assert found, f"searching {query!r} in the Chinese edition found nothing"
+    if chapter:
+        assert any(chapter in link for link in found[:5]), found[:5]

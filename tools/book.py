@@ -3,6 +3,7 @@
     python tools/book.py build                 # English at _build/html, Chinese at _build/html/zh_CN
     python tools/book.py build --output DIR    # the same under DIR/_build/html (the tests do this)
     python tools/book.py messages              # re-extract the English messages, update the .po files
+    python tools/book.py pot --output DIR      # only extract the English messages (the tests)
     python tools/book.py stat                  # count translated, fuzzy and untranslated messages
 
 Both editions come from one source. Sphinx's gettext builder extracts every paragraph, heading,
@@ -40,8 +41,11 @@ def build(output: Path, languages: list[str], quiet: bool = False) -> int:
         outdir = site / LANGUAGES[language]
         if language != "en" and outdir.exists():
             shutil.rmtree(outdir)  # a page removed from the book leaves no stale copy
-        print(f"[book] building the {'English' if language == 'en' else 'Chinese'} edition "
-              f"into {_relative(outdir)}", flush=True)
+        print(
+            f"[book] building the {'English' if language == 'en' else 'Chinese'} edition "
+            f"into {_relative(outdir)}",
+            flush=True,
+        )
         result = build_sphinx(
             REPO,
             outdir,
@@ -66,34 +70,57 @@ def build(output: Path, languages: list[str], quiet: bool = False) -> int:
     return 0
 
 
-def extract_messages(output: Path) -> int:
-    """Write the English messages as .pot files into ``output/_build/gettext`` and update
-    ``locale/zh_CN`` from them: new messages appear untranslated, changed ones fuzzy."""
+def extract_messages(output: Path) -> Path | None:
+    """Write the English source's messages as .pot files (one per page) into ``output``; return
+    that folder, or None when the build failed."""
     from jupyter_book.sphinx import build_sphinx
 
-    pot = output / "_build" / "gettext"
-    if pot.exists():
-        shutil.rmtree(pot)
+    if output.exists():
+        shutil.rmtree(output)
     result = build_sphinx(
         REPO,
-        pot,
+        output,
         noconfig=True,
         path_config=str(REPO / "_config.yml"),
         confoverrides={
             "external_toc_path": (REPO / "_toc.yml").as_posix(),
             "latex_individualpages": False,
         },
-        doctreedir=output / "_build" / ".doctrees-gettext",
+        doctreedir=output.parent / f".doctrees-{output.name}",
         builder="gettext",
         warningiserror=True,
         keep_going=True,
         quiet=True,
     )
-    if result != 0:
-        return 1
-    from sphinx_intl.basic import update
+    return output if result == 0 else None
 
-    update(str(LOCALE), str(pot), ["zh_CN"], line_width=-1, ignore_obsolete=True)
+
+def update_translations() -> int:
+    """Update ``locale/zh_CN`` from the English: new messages appear untranslated, changed ones
+    fuzzy (with the old translation to start from), removed ones go."""
+    pot = extract_messages(REPO / "_build" / "gettext")
+    if pot is None:
+        return 1
+    from babel.messages.pofile import read_po, write_po
+
+    folder = LOCALE / "zh_CN" / "LC_MESSAGES"
+    for template_path in sorted(pot.rglob("*.pot")):
+        relative = template_path.relative_to(pot).with_suffix(".po")
+        if relative.parts[0] == "_static":
+            continue
+        with template_path.open("rb") as handle:
+            template = read_po(handle)
+        path = folder / relative
+        if path.exists():
+            with path.open("rb") as handle:
+                catalog = read_po(handle, locale="zh_CN")
+            catalog.update(template)  # changed messages become fuzzy, with their old translation
+        else:
+            catalog = template
+            catalog.locale = "zh_CN"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as handle:  # no line numbers, no wrapping, no obsolete messages
+            write_po(handle, catalog, width=-1, ignore_obsolete=True, omit_header=False)
     fill_generated_translations()
     return 0
 
@@ -136,7 +163,10 @@ def generated_translation(message: str, known: dict[str, str] | None = None) -> 
         )
     if DURATION.match(message):
         return _duration(message)
-    # a formula, a shape, a size, a name in code: nothing to translate
+    # a formula, a shape, a size, a name in code, a display equation, a code listing's LaTeX
+    # (a notebook output the gettext builder also collects): nothing to translate
+    if message.startswith(("\n", "\\begin{Verbatim}")):
+        return message
     if MACHINE_STAMP.match(message) or not re.search(r"[A-Za-z]{2,}", prose(message).replace("MiB", "")):
         return message
     return None
@@ -200,19 +230,29 @@ def main(argv: list[str] | None = None) -> int:
     build_parser.add_argument("--language", choices=[*LANGUAGES, "all"], default="all")
     build_parser.add_argument("--quiet", action="store_true")
     commands.add_parser("messages", help="re-extract the English messages and update the .po files")
+    pot_parser = commands.add_parser("pot", help="only extract the English messages as .pot files")
+    pot_parser.add_argument("--output", type=Path, required=True, help="folder for the .pot files")
     commands.add_parser("stat", help="translated, fuzzy and untranslated messages; exit 1 unless complete")
     args = parser.parse_args(argv)
     if args.command == "build":
         languages = list(LANGUAGES) if args.language == "all" else [args.language]
         return build(args.output.resolve(), languages, quiet=args.quiet)
     if args.command == "messages":
-        return extract_messages(REPO)
+        return update_translations()
+    if args.command == "pot":
+        return 0 if extract_messages(args.output.resolve()) else 1
     counts = statistics()
     for name, count in counts.items():
-        print(f"{name}: {count['translated']} translated, {count['fuzzy']} fuzzy, "
-              f"{count['untranslated']} untranslated")
-    total = {key: sum(count[key] for count in counts.values()) for key in ("translated", "fuzzy", "untranslated")}
-    print(f"all: {total['translated']} translated, {total['fuzzy']} fuzzy, {total['untranslated']} untranslated")
+        print(
+            f"{name}: {count['translated']} translated, {count['fuzzy']} fuzzy, "
+            f"{count['untranslated']} untranslated"
+        )
+    total = {
+        key: sum(count[key] for count in counts.values()) for key in ("translated", "fuzzy", "untranslated")
+    }
+    print(
+        f"all: {total['translated']} translated, {total['fuzzy']} fuzzy, {total['untranslated']} untranslated"
+    )
     return 0 if counts and total["fuzzy"] == total["untranslated"] == 0 else 1
 
 

@@ -424,7 +424,11 @@ def main(argv: list[str] | None = None) -> int:
         for path in paths:
             run(path)
         RUNTIME_TABLE.write_text(runtime_table())
-        return 0
+        # the run-time lines changed: the Chinese edition's messages follow (their Chinese too)
+        sys.path.insert(0, str(REPO))
+        from tools.book import update_translations
+
+        return update_translations()
     found = [problem for path in paths for problem in problems(path)]
     if not RUNTIME_TABLE.exists() or RUNTIME_TABLE.read_text() != runtime_table():
         found.append(f"{RUNTIME_TABLE.relative_to(REPO)} does not match the notebooks' run stamps")

@@ -22,11 +22,12 @@ REPO = Path(__file__).resolve().parents[1]
 LOCALE = REPO / "locale" / "zh_CN" / "LC_MESSAGES"
 GLOSSARY = REPO / "book" / "glossary.md"
 
-ROLE = re.compile(r"\{(?P<name>[\w:-]+)\}`(?P<text>[^`]*)`")
+# roles and code spans in one left-to-right pass, as MyST reads them: `{eval}` is code, not a role
+ROLE_OR_CODE = re.compile(r"``(?P<double>.+?)``|\{(?P<name>[\w:-]+)\}`(?P<text>[^`]*)`|`(?P<single>[^`]+)`")
 LINKING_ROLES = {"ref", "doc", "term", "numref", "any", "download", "eq"}  # their text may be translated
-CODE = re.compile(r"``(?P<double>.+?)``|`(?P<single>[^`]+)`")
 MATH = re.compile(r"\$\$(?P<display>.+?)\$\$|\$(?P<inline>[^$\n]+)\$", re.DOTALL)
 LINK_TARGET = re.compile(r"\]\((?P<url>[^)\s]+)\)|(?P<bare>https?://[^\s)>\]]+)")
+CODE_LISTINGS = ("\\begin{Verbatim}", "\n")  # code listings (notebook outputs), display math
 EXEMPTION = re.compile(r"^glossary:\s*(?P<term>[^(]+?)\s*(\(|$)")
 
 
@@ -35,17 +36,18 @@ def markup(text: str) -> Counter:
     code, math and link addresses (as a multiset: order may change in Chinese)."""
     kept: Counter = Counter()
 
-    def role(match):
+    def role_or_code(match):
         name, content = match["name"], match["text"]
-        if name in LINKING_ROLES:
+        if name is None:
+            kept[f"`{match['double'] or match['single']}`"] += 1
+        elif name in LINKING_ROLES:
             target = re.search(r"<([^<>]+)>\s*$", content)
             kept[f"{{{name}}} -> {(target[1] if target else content).strip()}"] += 1
         else:
             kept[f"{{{name}}}`{content}`"] += 1
         return " "
 
-    text = ROLE.sub(role, text)
-    text = CODE.sub(lambda m: kept.update([f"`{m['double'] or m['single']}`"]) or " ", text)
+    text = ROLE_OR_CODE.sub(role_or_code, text)
     text = MATH.sub(lambda m: kept.update([f"${(m['display'] or m['inline']).strip()}$"]) or " ", text)
     for match in LINK_TARGET.finditer(text):
         kept[f"link {match['url'] or match['bare']}"] += 1
@@ -54,9 +56,12 @@ def markup(text: str) -> Counter:
 
 def prose(text: str) -> str:
     """The words of a message: no code, math, link addresses or role targets."""
-    text = ROLE.sub(lambda m: " " + re.sub(r"<[^<>]+>\s*$", "", m["text"]) + " "
-                    if m["name"] in LINKING_ROLES else " ", text)
-    text = CODE.sub(" ", text)
+    def words_of(match):
+        if match["name"] in LINKING_ROLES:  # a link's text is prose; its target is not
+            return " " + re.sub(r"<[^<>]+>\s*$", "", match["text"]) + " "
+        return " "
+
+    text = ROLE_OR_CODE.sub(words_of, text)
     text = MATH.sub(" ", text)
     return LINK_TARGET.sub(" ", text)
 
@@ -117,7 +122,9 @@ def formatting(text: str) -> Counter:
 
     global _PARSER
     if _PARSER is None:
-        _PARSER = create_md_parser(MdParserConfig(enable_extensions={"dollarmath", "colon_fence"}), DocutilsRenderer)
+        _PARSER = create_md_parser(
+            MdParserConfig(enable_extensions={"dollarmath", "colon_fence"}), DocutilsRenderer
+        )
     kinds = ("strong_open", "em_open", "link_open", "myst_role", "math_inline", "code_inline")
     found: Counter = Counter()
     for token in _PARSER.parse(text):
@@ -150,13 +157,17 @@ def markup_problems(catalog) -> list[str]:
 
 def glossary_problems(catalog, terms: dict[str, list[str]] | None = None) -> list[str]:
     terms = terms if terms is not None else glossary_terms()
-    patterns = {term: re.compile(rf"(?<![\w-]){re.escape(term)}(s|es)?(?![\w-])", re.IGNORECASE) for term in terms}
+    patterns = {
+        term: re.compile(rf"(?<![\w-]){re.escape(term)}(s|es)?(?![\w-])", re.IGNORECASE) for term in terms
+    }
     term_lines = set(glossary_term_lines())
     problems = []
     for message in catalog:
         if not message.id or not message.string or message.fuzzy:
             continue
         if message.id in term_lines:  # the glossary's own entries keep their English names
+            continue
+        if message.id.startswith(CODE_LISTINGS):  # code or display math, copied as it is
             continue
         words = prose(message.id)
         exempt = {m["term"].lower() for c in message.user_comments if (m := EXEMPTION.match(c.strip()))}

@@ -15,6 +15,9 @@ sphinx-thebe 0.3.1 registers its inline configuration script on every ``env-befo
 event, and Jupyter Book 1 fires that event twice, so every page declared ``const THEBE_JS_URL``
 twice and the browser raised "Identifier 'THEBE_JS_URL' has already been declared". This
 extension drops exact duplicates (same file, or same inline body) from each page's scripts.
+
+Every page has a button that opens the same page in the other edition (English at the site's
+root, Chinese in its ``zh_CN/`` folder).
 """
 
 import re
@@ -88,6 +91,37 @@ def drop_duplicate_scripts(app, pagename, templatename, context, doctree):
     context["script_files"] = unique
 
 
+# The Chinese edition is the same site's zh_CN/ folder (tools/book.py builds both)
+EDITIONS = {"en": ("", "English"), "zh_CN": ("zh_CN/", "中文")}
+
+
+def other_edition(language: str) -> str:
+    return "zh_CN" if language == "en" else "en"
+
+
+def edition_link(pagename: str, language: str) -> str:
+    """The path, from the site's root, of ``pagename`` in the other edition."""
+    folder, _ = EDITIONS[other_edition(language)]
+    return f"{folder}{pagename}.html"
+
+
+def add_language_switch(app, pagename, templatename, context, doctree):
+    """A header button on every page that opens the same page in the other edition."""
+    language = app.config.language if app.config.language in EDITIONS else "en"
+    here, _ = EDITIONS[language]
+    target = context["pathto"]("../" * here.count("/") + edition_link(pagename, language), 1)
+    _, label = EDITIONS[other_edition(language)]
+    context.setdefault("header_buttons", []).append(
+        {
+            "type": "javascript",
+            "javascript": f"window.location.href='{target}'",
+            "tooltip": "Read this page in English" if language != "en" else "阅读本页的中文版",
+            "text": label,
+            "label": "language-switch",
+        }
+    )
+
+
 def use_web_mermaid_without_vendor(app, config):
     from pathlib import Path
 
@@ -113,4 +147,7 @@ def setup(app):
         "config-inited", use_web_mermaid_without_vendor, priority=100
     )  # before Sphinx checks the static path (800)
     app.connect("html-page-context", drop_duplicate_scripts, priority=900)
+    app.connect(
+        "html-page-context", add_language_switch, priority=502
+    )  # after the theme's buttons (501)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
