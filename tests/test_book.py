@@ -108,8 +108,9 @@ def test_the_chinese_edition_is_chinese_and_its_code_is_the_same(built_html):
     assert code(english) and code(english) == code(chinese)  # code cells as they are
     for page in (english, chinese):  # the same stored numbers in prose
         assert re.findall(r'class="lmcore-eval">([^<]*)<', page)
-    assert re.findall(r'class="lmcore-eval">([^<]*)<', english) == re.findall(
-        r'class="lmcore-eval">([^<]*)<', chinese
+    # the same numbers (a translation may order a sentence's numbers differently)
+    assert sorted(re.findall(r'class="lmcore-eval">([^<]*)<', english)) == sorted(
+        re.findall(r'class="lmcore-eval">([^<]*)<', chinese)
     )
 
 

@@ -114,7 +114,10 @@ def update_translations() -> int:
         if path.exists():
             with path.open("rb") as handle:
                 catalog = read_po(handle, locale="zh_CN")
+            before = {m.id: m.string for m in catalog if m.id}
             catalog.update(template)  # changed messages become fuzzy, with their old translation
+            if {m.id: m.string for m in catalog if m.id} == before:
+                continue  # nothing new: the file stays as it is (no new date in its header)
         else:
             catalog = template
             catalog.locale = "zh_CN"

@@ -20,6 +20,7 @@ Every page has a button that opens the same page in the other edition (English a
 root, Chinese in its ``zh_CN/`` folder).
 """
 
+import functools
 import re
 
 # jupyterlab-myst shows a string result without its quotes (its PlainTextRenderer)
@@ -49,6 +50,18 @@ def stored_result(notebook, cell_index: int | None, expression: str) -> str | No
     return STRING_QUOTES.sub(r"\2", candidates[0])
 
 
+# Sphinx names a translated paragraph's source "<notebook>:<line of the original>:<translated>"
+TRANSLATED_SOURCE = re.compile(r"^(?P<path>.+\.ipynb):(?P<line>\d+):<translated>$")
+
+
+@functools.lru_cache(maxsize=32)
+def _read_notebook(path: str) -> dict:
+    import json
+
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
 def eval_role(name, rawtext, text, lineno, inliner, options=None, content=()):
     """``{eval}`expression``: the result the notebook's full-mode run stored for it."""
     from docutils import nodes
@@ -58,7 +71,10 @@ def eval_role(name, rawtext, text, lineno, inliner, options=None, content=()):
     document = inliner.document
     renderer = document.get("nb_renderer")
     notebook = renderer.renderer.nb_client.notebook if renderer is not None else {}
-    _, line = inliner.reporter.get_source_and_line(lineno)
+    source, line = inliner.reporter.get_source_and_line(lineno)
+    translated = TRANSLATED_SOURCE.match(source or "")
+    if translated:  # the Chinese edition parses a translated paragraph on its own: find its cell
+        notebook, line = _read_notebook(translated["path"]), int(translated["line"])
     # MyST-NB numbers a notebook's lines from (cell index + 1) * 10000, so the line says the cell
     cell_index = line // 10000 - 1 if line else None
     shown = stored_result(notebook, cell_index, expression)
