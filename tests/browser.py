@@ -159,7 +159,8 @@ def broken_internal_links(html_root: Path) -> list[str]:
     html_root = Path(html_root)
     pages = {}
     for path in html_root.rglob("*.html"):
-        if path.relative_to(html_root).parts[0] in ("_static", "_sources", "reports"):
+        parts = path.relative_to(html_root).parts
+        if parts[1 if parts[0] == "zh_CN" else 0] in ("_static", "_sources", "reports"):
             continue  # theme templates and raw sources, not pages a reader opens
         collector = Collector()
         collector.feed(path.read_text(encoding="utf-8", errors="replace"))

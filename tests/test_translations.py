@@ -130,6 +130,7 @@ def test_what_a_tool_writes_is_translated_from_the_same_numbers():
         "130 GFLOP/s",
         "2026-12-07",
         "`python tools/notebooks.py run`",
+        "cpu（AMD EPYC），2 个线程",
     ):
         assert part in chinese
     peak = "The largest peak is 4,004 MiB (3. Pretraining BERT): with JupyterLab and the system, give each student at least 5,028 MiB for one open chapter."

@@ -29,6 +29,8 @@ from tools.translations import prose  # noqa: E402
 
 LOCALE = REPO / "locale"
 LANGUAGES = {"en": "", "zh_CN": "zh_CN"}  # language -> folder of its edition inside the site
+# sphinx-togglebutton ships its Chinese under "zh-cn", which Sphinx does not look up for zh_CN
+TOGGLE_HINTS = {"zh_CN": {"togglebutton_hint": "点击显示", "togglebutton_hint_hide": "点击隐藏"}}
 
 
 def build(output: Path, languages: list[str], quiet: bool = False) -> int:
@@ -56,6 +58,7 @@ def build(output: Path, languages: list[str], quiet: bool = False) -> int:
                 "latex_individualpages": False,
                 "nitpicky": True,
                 "language": language,
+                **TOGGLE_HINTS.get(language, {}),
             },
             doctreedir=output / "_build" / f".doctrees-{language}",
             builder="html",
@@ -140,8 +143,19 @@ LARGEST_PEAK = re.compile(
     r"student at least (?P<need>[\d,]+) MiB for one open chapter\.$"
 )
 DURATION = re.compile(r"^(?P<value>[\d.]+) (?P<unit>s|min)$")
-MACHINE_STAMP = re.compile(r"^.*(?:threads|CPU|GPU).*\(\d+ GFLOP/s\), \d{4}-\d\d-\d\d$")
+MACHINE_STAMP = re.compile(
+    r"^(?P<machine>.*(?:threads|CPU|GPU).*) \((?P<speed>\d+) GFLOP/s\), (?P<date>\d{4}-\d\d-\d\d)$"
+)
 UNITS = {"s": "秒", "min": "分钟"}
+
+
+def _machine(text: str) -> str:
+    """A run stamp's machine in Chinese: "cpu (AMD EPYC), 2 threads, torch 2.13.0+cpu" becomes
+    "cpu（AMD EPYC），2 个线程，torch 2.13.0+cpu"."""
+    text = re.sub(r"\ba (\d+)-core\b", r"\1-core", text)
+    text = re.sub(r"\b(\d+)-core CPU\b", r"\1 核 CPU", text)
+    text = re.sub(r"\b(\d+) threads?\b", r"\1 个线程", text)
+    return text.replace(", ", "，").replace(" (", "（").replace("(", "（").replace(")", "）")
 
 
 def _duration(text: str) -> str:
@@ -156,7 +170,7 @@ def generated_translation(message: str, known: dict[str, str] | None = None) -> 
     if match := RUN_TIME_LINE.match(message):
         return (
             f"**运行时间**：完整模式 {_duration(match['full'])}，快速模式 {_duration(match['quick'])}，"
-            f"于 {match['date']} 在 {match['machine']}（float32 矩阵乘法 {match['speed']} GFLOP/s）上测得"
+            f"于 {match['date']} 在 {_machine(match['machine'])}（float32 矩阵乘法 {match['speed']} GFLOP/s）上测得"
             "（`python tools/notebooks.py run`）。"
         )
     if match := LARGEST_PEAK.match(message):
@@ -166,11 +180,13 @@ def generated_translation(message: str, known: dict[str, str] | None = None) -> 
         )
     if DURATION.match(message):
         return _duration(message)
+    if stamp := MACHINE_STAMP.match(message):
+        return f"{_machine(stamp['machine'])}（{stamp['speed']} GFLOP/s），{stamp['date']}"
     # a formula, a shape, a size, a name in code, a display equation, a code listing's LaTeX
     # (a notebook output the gettext builder also collects): nothing to translate
     if message.startswith(("\n", "\\begin{Verbatim}")):
         return message
-    if MACHINE_STAMP.match(message) or not re.search(r"[A-Za-z]{2,}", prose(message).replace("MiB", "")):
+    if not re.search(r"[A-Za-z]{2,}", prose(message).replace("MiB", "")):
         return message
     return None
 

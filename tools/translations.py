@@ -56,6 +56,7 @@ def markup(text: str) -> Counter:
 
 def prose(text: str) -> str:
     """The words of a message: no code, math, link addresses or role targets."""
+
     def words_of(match):
         if match["name"] in LINKING_ROLES:  # a link's text is prose; its target is not
             return " " + re.sub(r"<[^<>]+>\s*$", "", match["text"]) + " "
