@@ -235,9 +235,13 @@ def check_speed(stamps: dict[str, dict], gflops: float | None) -> Check:
     timed = {name: stamp for name, stamp in stamps.items() if stamp.get("matmul_gflops")}
     if not timed:
         return Check("speed", "ok", f"{gflops:.0f} GFLOP/s in float32 matrix products (no stamps to compare)")
+
+    def here(stamp):  # the stamped time scaled by the speed ratio
+        seconds = stamp["full_seconds"] * stamp["matmul_gflops"] / gflops
+        return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
     expected = ", ".join(
-        f"{name.split('_')[0]} {stamp['full_seconds'] * stamp['matmul_gflops'] / gflops / 60:.0f} min"
-        for name, stamp in timed.items()
+        f"{name.split('_')[0].removesuffix('.ipynb')} {here(stamp)}" for name, stamp in timed.items()
     )
     slowest = max(stamp["full_seconds"] * stamp["matmul_gflops"] / gflops for stamp in timed.values())
     status = "warn" if slowest > 20 * 60 else "ok"

@@ -75,11 +75,13 @@ def test_the_speed_check_scales_the_stamped_times_to_this_machine():
     stamps = {
         "04_fine_tuning.ipynb": {"full_seconds": 300, "matmul_gflops": 320},
         "05_news_project.ipynb": {"full_seconds": 600, "matmul_gflops": 320},
+        "faq.ipynb": {"full_seconds": 14, "matmul_gflops": 320},
     }
     fast = doctor.check_speed(stamps, gflops=320)
     assert fast.status == "ok" and "04 5 min" in fast.found and "05 10 min" in fast.found
     slow = doctor.check_speed(stamps, gflops=80)  # a quarter of the speed: four times the time
     assert slow.status == "warn" and "05 40 min" in slow.found and "before" in slow.fix
+    assert "faq 56 s" in slow.found  # a short one in seconds, not "0 min"
 
 
 def test_the_report_exits_non_zero_when_a_check_fails(monkeypatch, capsys):
