@@ -17,11 +17,13 @@ import pytest
 
 from tests.browser import offline_browser, open_offline, screenshot
 from tools.plain_notebooks import plain_copy
+from tools.zh_notebooks import chinese_copy
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = "01_self_attention.ipynb"
 CHAPTER_3 = "03_pretraining_bert.ipynb"
 CHAPTER_5 = "05_news_project.ipynb"
+ZH_NOTEBOOK = "zh_01_self_attention.ipynb"  # chapter 1's Chinese copy (tools/zh_notebooks.py)
 STALE = "'stale number'"  # what chapter 1's copy stores for every expression before it runs
 
 
@@ -101,6 +103,7 @@ def jupyterlab(tmp_path):
     shutil.copy(REPO / "chapters" / CHAPTER_3, tmp_path / CHAPTER_3)
     shutil.copy(REPO / "chapters" / CHAPTER_5, tmp_path / CHAPTER_5)
     nbformat.write(bertviz_cells(), tmp_path / "bertviz_live.ipynb")
+    nbformat.write(chinese_copy(REPO / "chapters" / NOTEBOOK)[0], tmp_path / ZH_NOTEBOOK)
     chapter_1 = REPO / "chapters" / NOTEBOOK  # its plain copy, what a teacher presents as slides
     nbformat.write(
         plain_copy(nbformat.read(chapter_1, as_version=4), chapter_1), tmp_path / f"plain_{NOTEBOOK}"
@@ -195,6 +198,22 @@ def test_chapter_5_as_committed_shows_numbers_in_its_prose(jupyterlab):
     assert "7,532" in prose
     assert [e for e in expressions if e in prose] == []
     assert "glue" not in prose and "{eval}" not in prose
+
+
+def test_the_chinese_copy_of_chapter_1_reads_in_chinese_with_the_books_numbers(jupyterlab):
+    """What a class running the chapters in Chinese sees in JupyterLab: the Chinese edition's
+    text, its MyST rendered (no raw role), the numbers the book's run stored."""
+    with offline_browser() as browser:
+        page, log = open_offline(
+            browser, f"{jupyterlab}/lab/tree/{ZH_NOTEBOOK}", wait_ms=500, viewport=(1400, 1000)
+        )
+        page.wait_for_selector(".jp-Notebook .jp-MarkdownCell", timeout=60_000)
+        page.wait_for_timeout(3000)
+        prose = rendered_prose(page)
+        screenshot(page, "jupyterlab__zh_01_self_attention")
+    assert "学习目标" in prose and "自注意力" in prose and "Learning goals" not in prose
+    assert "最大的分数得到了 0.665 的权重" in prose  # the softmax primer's stored number
+    assert "{eval}" not in prose and "{term}" not in prose and "{ref}" not in prose
 
 
 def test_chapter_3_as_committed_shows_no_blank_attention_view(jupyterlab):

@@ -60,7 +60,14 @@ def test_the_tests_get_a_browser_from_the_first_source_that_exists(monkeypatch, 
 def test_debian_chromium_through_apt_get_where_it_may_be_used(monkeypatch):
     monkeypatch.setattr(setup_env, "_apt_get_prefix", lambda: [])  # root on Debian, as on CI
     plan = steps(monkeypatch, which={"apt-get": "/usr/bin/apt-get"}, for_tests=True)
-    assert plan[-2].command == ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
+    assert plan[-2].command == [
+        "apt-get",
+        "install",
+        "-y",
+        "--no-install-recommends",
+        "chromium",
+        "fonts-noto-cjk",
+    ]
 
 
 def test_without_npm_the_set_up_says_so_in_one_line_and_goes_on(monkeypatch):

@@ -101,7 +101,8 @@ def browser_steps() -> list[Step]:
             Step("browser (Debian's chromium)", apt + ["apt-get", "update"]),
             Step(
                 "browser (Debian's chromium)",
-                apt + ["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
+                # with a CJK font, so the screenshots of the Chinese edition show its text
+                apt + ["apt-get", "install", "-y", "--no-install-recommends", "chromium", "fonts-noto-cjk"],
             ),
         ]
     return [
