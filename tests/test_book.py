@@ -101,6 +101,9 @@ def test_the_chinese_edition_is_chinese_and_its_code_is_the_same(built_html):
     assert '<html lang="zh-CN"' in chinese or '<html lang="zh_CN"' in chinese
     assert "自注意力" in chinese and "学习目标" in chinese and "Learning goals" not in chinese
     assert "上一页" in chinese or "下一页" in chinese  # the theme's own labels, in Chinese
+    assert "<h1>1. 自注意力机制" in chinese  # the title: its translation must not read as a list
+    assert "从这里开始" in chinese and "大语言模型是如何工作的" in chinese  # captions, the book's title
+    assert "5. 项目实践" in chinese  # other chapters' titles in the navigation
 
     def code(page):
         return re.findall(r'<div class="highlight[^"]*"><pre>(.*?)</pre>', page, re.DOTALL)

@@ -63,6 +63,11 @@ def test_the_translation_files_follow_the_english_source(english_messages):
     assert problems == [], f"{len(problems)} differences; {FIX}:\n" + "\n".join(problems[:20])
 
 
+def test_the_site_title_and_captions_are_in_the_site_catalog():
+    """The book's title and the table of contents' captions (not collected by gettext)."""
+    assert ids(book.SITE_MESSAGES) == set(book.site_messages()), FIX
+
+
 @pytest.mark.parametrize("path", PO_FILES, ids=lambda p: p.relative_to(translations.LOCALE).as_posix())
 def test_every_message_is_translated_and_keeps_its_markup_and_terms(path):
     catalog = read(path)
@@ -92,13 +97,15 @@ def test_the_checks_catch_each_kind_of_mistake():
             '用 `fit()` 和 $\\sqrt{d_k}$ 得到的准确率为 {eval}`f"{a:.3f}"`。',
         ),
         ("**Tokens** are counted.", "**词元**被计数。"),
+        ("1. Self-attention", "1\\. 自注意力机制"),
     )
     assert translations.markup_problems(right) == [] and translations.glossary_problems(right, terms) == []
     wrong_target = catalog_of(("See {term}`self-attention`.", "见{term}`自注意力机制 <attention>`。"))
     changed_number = catalog_of(('It is {eval}`f"{a:.3f}"`.', '它是 {eval}`f"{a:.2f}"`。'))
     lost_code = catalog_of(("Call `fit()`.", "调用 fit()。"))
     broken_bold = catalog_of(('A **"token"** here.', "这里的**“词元”**很重要。"))
-    for catalog in (wrong_target, changed_number, lost_code, broken_bold):
+    read_as_list = catalog_of(("1. Self-attention", "1. 自注意力机制"))  # a title left in English
+    for catalog in (wrong_target, changed_number, lost_code, broken_bold, read_as_list):
         assert len(translations.markup_problems(catalog)) == 1, catalog
     other_term = catalog_of(("The loss falls.", "下降了。"))
     assert "损失" in translations.glossary_problems(other_term, terms)[0]

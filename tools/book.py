@@ -127,8 +127,41 @@ def update_translations() -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as handle:  # no line numbers, no wrapping, no obsolete messages
             write_po(handle, catalog, width=-1, ignore_obsolete=True, omit_header=False)
+    update_site_messages()
     fill_generated_translations()
     return 0
+
+
+SITE_MESSAGES = LOCALE / "zh_CN" / "LC_MESSAGES" / "_site.po"
+
+
+def site_messages() -> list[str]:
+    """What the site shows beyond its pages, which the gettext builder does not collect: the
+    book's title (``_config.yml``) and the captions of the table of contents (``_toc.yml``)."""
+    import yaml
+
+    config = yaml.safe_load((REPO / "_config.yml").read_text(encoding="utf-8"))
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text(encoding="utf-8"))
+    return [config["title"], *(part["caption"] for part in toc.get("parts", []) if part.get("caption"))]
+
+
+def update_site_messages() -> None:
+    """Keep ``_site.po`` in step with :func:`site_messages` (``book/_ext`` reads it)."""
+    from babel.messages.catalog import Catalog
+    from babel.messages.pofile import read_po, write_po
+
+    old = {}
+    if SITE_MESSAGES.exists():
+        with SITE_MESSAGES.open("rb") as handle:
+            old = {m.id: m.string for m in read_po(handle) if m.id}
+    wanted = site_messages()
+    if set(old) == set(wanted):
+        return
+    catalog = Catalog(locale="zh_CN", project="How Large Language Models Work")
+    for message in wanted:
+        catalog.add(message, old.get(message, ""))
+    with SITE_MESSAGES.open("wb") as handle:
+        write_po(handle, catalog, width=-1)
 
 
 # Messages a tool writes (each chapter's run-time line, the run-time table) change with every run;

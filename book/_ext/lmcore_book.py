@@ -138,6 +138,30 @@ def add_language_switch(app, pagename, templatename, context, doctree):
     )
 
 
+def translate_site(app, config):
+    """In the Chinese edition, the book's title and the table of contents' captions, which Sphinx's
+    gettext does not reach, from ``locale/<language>/LC_MESSAGES/_site.po`` (tools/book.py)."""
+    from pathlib import Path
+
+    if config.language in (None, "en"):
+        return
+    catalog_path = Path(app.confdir) / "locale" / config.language / "LC_MESSAGES" / "_site.po"
+    if not catalog_path.is_file():
+        return
+    from babel.messages.pofile import read_po
+
+    with catalog_path.open("rb") as handle:
+        translations = {
+            m.id: m.string for m in read_po(handle) if m.id and m.string and not m.fuzzy
+        }
+    config.html_title = translations.get(config.html_title, config.html_title)
+    site_map = getattr(config, "external_site_map", None)
+    for document in site_map.values() if site_map is not None else ():
+        for subtree in document.subtrees:
+            if subtree.caption in translations:
+                subtree.caption = translations[subtree.caption]
+
+
 def use_web_mermaid_without_vendor(app, config):
     from pathlib import Path
 
@@ -162,6 +186,9 @@ def setup(app):
     app.connect(
         "config-inited", use_web_mermaid_without_vendor, priority=100
     )  # before Sphinx checks the static path (800)
+    app.connect(
+        "config-inited", translate_site, priority=950
+    )  # after sphinx-external-toc reads _toc.yml (900)
     app.connect("html-page-context", drop_duplicate_scripts, priority=900)
     app.connect(
         "html-page-context", add_language_switch, priority=502
