@@ -313,3 +313,27 @@ def test_a_checkpoint_without_tokenizer_files_says_so(tiny_checkpoint, tmp_path)
     (folder / "vocab.txt").unlink()
     with pytest.raises(FileNotFoundError, match="has no tokenizer: expected tokenizer.json or vocab.txt"):
         checkpoints.load_tokenizer(folder)
+
+
+def test_the_default_checkpoint_must_have_the_official_hash_for_either_model(checkpoint_copy, monkeypatch):
+    """Changed weights where the bundled checkpoint should be are refused, not read with a notice
+    as an unknown checkpoint would be: lmcore's model and the reference model alike."""
+    weights = checkpoint_copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1  # the last byte of the last tensor: still a valid file, other numbers
+    weights.write_bytes(bytes(data))
+    monkeypatch.setattr(checkpoints, "default_checkpoint", lambda: checkpoint_copy)
+    for load in (checkpoints.load_pretrained, checkpoints.load_reference_model):
+        with pytest.raises(ValueError, match=f"expected {checkpoints.MINILM_SHA256}"):
+            load()
+
+
+def test_a_checkpoint_folder_of_other_weights_is_read_as_the_reference_model(checkpoint_copy):
+    """Only the bundled checkpoint must have the official hash: other weights given as a folder
+    are read (after their layout is checked), the way a fine-tuned checkpoint is."""
+    weights = checkpoint_copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    model = checkpoints.load_reference_model(checkpoint_copy)
+    assert model.config.num_hidden_layers == 6

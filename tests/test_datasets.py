@@ -539,3 +539,50 @@ def test_a_train_limit_too_small_for_20_newsgroups_is_refused_before_any_work(tm
         and "the train_limit of 5 texts drawn from 20 Newsgroups' training messages" in error
     )
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "value, shown",
+    [
+        (None, "null"),
+        (True, "a boolean true"),
+        (3, "an integer 3"),
+        (2.5, "a number 2.5"),
+        (["é", 1], 'a list ["é", 1]'),  # as written in the file: not escaped to \u00e9
+        ({"a": 1}, 'an object {"a": 1}'),
+        (["x" * 56], 'a list ["' + "x" * 56 + '"]'),  # 60 characters: quoted whole
+        (["x" * 57], 'a list ["' + "x" * 55 + "..."),  # 61: cut to 57 and "..."
+    ],
+)
+def test_a_text_that_is_not_a_string_is_named_by_its_json_type(tmp_path, value, shown):
+    path = tmp_path / "typed.jsonl"
+    path.write_text(json.dumps({"text": value, "label": "a"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError) as error:
+        load_labelled_texts(path)
+    assert f"line 1: the text must be a string; got {shown}" in str(error.value)
+    assert f"got {shown}" + "x" not in str(error.value)  # no more than that
+
+
+def test_a_line_that_is_not_an_object_is_named_by_its_json_type(tmp_path):
+    path = tmp_path / "lines.jsonl"
+    path.write_text('["a", "b"]\n3\n"text"\nnull\n{"text": "t", "label": "a"}\n', encoding="utf-8")
+    with pytest.raises(ValueError) as error:
+        load_labelled_texts(path)
+    for line, kind in ((1, "a list"), (2, "an integer"), (3, "a string"), (4, "null")):
+        assert f'line {line}: expected an object {{"text": ..., "label": ...}}; got {kind}' in str(
+            error.value
+        )
+
+
+@pytest.mark.parametrize("length, cut", [(60, False), (61, True)])
+def test_a_value_is_quoted_whole_up_to_60_characters(tmp_path, length, cut):
+    label = "b" * (length - 2)  # repr adds two quotes
+    train = write_csv(tmp_path / "train.csv", [(f"text {i}", "ab"[i % 2]) for i in range(4)])
+    test = write_csv(tmp_path / "test.csv", [("other", label)])
+    names = load_labelled_texts(train).names
+    with pytest.raises(ValueError) as error:
+        load_labelled_texts(test, names=names)
+    assert (f"({length:,} characters)" in str(error.value)) is cut
+    assert (repr(label) in str(error.value)) is not cut
+    if cut:  # the first 48 characters, then how long the value is
+        assert f"{repr(label)[:48]}... ({length} characters)" in str(error.value)
