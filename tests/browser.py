@@ -110,6 +110,37 @@ PAGE_STATE_JS = r"""
 """
 
 
+def _frames_drawn(page) -> bool:
+    frames = [f for f in page.frames if f != page.main_frame]
+    return all(f.locator("svg").count() and f.locator("line, rect").count() for f in frames)
+
+
+def wait_until_drawn(page, timeout_ms: int = 6000, settle_ms: int = 300) -> None:
+    """Wait until MathJax has typeset every formula, Mermaid drawn every diagram and every
+    attention view its picture, then ``settle_ms`` more; after ``timeout_ms`` stop waiting and
+    leave what is missing to :func:`page_problems`. (A fixed pause would either waste seconds on
+    each of the book's pages or be too short on a slow machine.)"""
+    import time
+
+    deadline = time.monotonic() + timeout_ms / 1000
+    from playwright.sync_api import Error
+
+    while time.monotonic() < deadline:
+        try:
+            state = page.evaluate(PAGE_STATE_JS)
+        except Error:  # the page went on to another (the site's index.html redirects)
+            page.wait_for_load_state("load")
+            continue
+        if (
+            state["typesetMath"] >= state["mathSources"]
+            and state["mermaidDrawn"] >= state["mermaidBlocks"]
+            and _frames_drawn(page)
+        ):
+            break
+        page.wait_for_timeout(100)
+    page.wait_for_timeout(settle_ms)
+
+
 def page_problems(page, log: PageLog, require_chrome: bool = True) -> list[str]:
     """Everything a reader would notice as broken on ``page``, in words (empty when fine)."""
     state = page.evaluate(PAGE_STATE_JS)

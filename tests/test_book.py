@@ -170,13 +170,21 @@ def site_pages(html_root):
 
 
 def test_every_page_renders_offline_in_a_real_browser(built_html):
-    from tests.browser import offline_browser, open_offline, page_problems, screenshot, serve
+    from tests.browser import (
+        offline_browser,
+        open_offline,
+        page_problems,
+        screenshot,
+        serve,
+        wait_until_drawn,
+    )
 
     found = {}
     with serve(built_html) as base, offline_browser() as browser:
         for path in site_pages(built_html):
             relative = path.relative_to(built_html).as_posix()
-            page, log = open_offline(browser, f"{base}/{relative}", wait_ms=3000)
+            page, log = open_offline(browser, f"{base}/{relative}", wait_ms=0)
+            wait_until_drawn(page)
             problems = page_problems(
                 page, log, require_chrome=relative.removeprefix("zh_CN/") not in ("index.html", "search.html")
             )
