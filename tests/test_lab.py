@@ -94,6 +94,14 @@ def rendered_prose(page) -> str:
     )
 
 
+def open_as_committed(browser, page_url: str):
+    """A notebook opened without running anything: ``(page, its rendered prose)``."""
+    page, log = open_offline(browser, page_url, wait_ms=500, viewport=(1400, 1000))
+    page.wait_for_selector(".jp-Notebook .jp-MarkdownCell", timeout=60_000)
+    page.wait_for_timeout(3000)  # jupyterlab-myst renders the stored expression results
+    return page, rendered_prose(page)
+
+
 @pytest.fixture
 def jupyterlab(tmp_path):
     """JupyterLab on localhost, no token, serving *copies* of chapters (autosave must not touch
@@ -187,12 +195,7 @@ def test_chapter_5_as_committed_shows_numbers_in_its_prose(jupyterlab):
     ]
     assert len(expressions) > 20
     with offline_browser() as browser:
-        page, log = open_offline(
-            browser, f"{jupyterlab}/lab/tree/{CHAPTER_5}", wait_ms=500, viewport=(1400, 1000)
-        )
-        page.wait_for_selector(".jp-Notebook .jp-MarkdownCell", timeout=60_000)
-        page.wait_for_timeout(3000)
-        prose = rendered_prose(page)
+        page, prose = open_as_committed(browser, f"{jupyterlab}/lab/tree/{CHAPTER_5}")
         page.get_by_text("7,532").first.scroll_into_view_if_needed()
         screenshot(page, "jupyterlab__05_stored_prose_numbers")
     assert "7,532" in prose
@@ -204,12 +207,7 @@ def test_the_chinese_copy_of_chapter_1_reads_in_chinese_with_the_books_numbers(j
     """What a class running the chapters in Chinese sees in JupyterLab: the Chinese edition's
     text, its MyST rendered (no raw role), the numbers the book's run stored."""
     with offline_browser() as browser:
-        page, log = open_offline(
-            browser, f"{jupyterlab}/lab/tree/{ZH_NOTEBOOK}", wait_ms=500, viewport=(1400, 1000)
-        )
-        page.wait_for_selector(".jp-Notebook .jp-MarkdownCell", timeout=60_000)
-        page.wait_for_timeout(3000)
-        prose = rendered_prose(page)
+        page, prose = open_as_committed(browser, f"{jupyterlab}/lab/tree/{ZH_NOTEBOOK}")
         screenshot(page, "jupyterlab__zh_01_self_attention")
     assert "学习目标" in prose and "自注意力" in prose and "Learning goals" not in prose
     assert "最大的分数得到了 0.665 的权重" in prose  # the softmax primer's stored number

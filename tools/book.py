@@ -25,6 +25,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from tools.notebooks import _shown as _relative  # noqa: E402
 from tools.translations import prose  # noqa: E402
 
 LOCALE = REPO / "locale"
@@ -33,10 +34,32 @@ LANGUAGES = {"en": "", "zh_CN": "zh_CN"}  # language -> folder of its edition in
 TOGGLE_HINTS = {"zh_CN": {"togglebutton_hint": "点击显示", "togglebutton_hint_hide": "点击隐藏"}}
 
 
+def _sphinx(builder: str, outdir: Path, doctrees: Path, overrides: dict, quiet: bool) -> int:
+    """One Sphinx build of the book with Jupyter Book's configuration (``_config.yml``,
+    ``_toc.yml``), warnings as errors, as ``jupyter-book build -W --keep-going`` runs it."""
+    from jupyter_book.sphinx import build_sphinx
+
+    return build_sphinx(
+        REPO,
+        outdir,
+        noconfig=True,
+        path_config=str(REPO / "_config.yml"),
+        confoverrides={
+            "external_toc_path": (REPO / "_toc.yml").as_posix(),
+            "latex_individualpages": False,
+            **overrides,
+        },
+        doctreedir=doctrees,
+        builder=builder,
+        warningiserror=True,
+        keep_going=True,
+        quiet=quiet,
+    )
+
+
 def build(output: Path, languages: list[str], quiet: bool = False) -> int:
     """Build each edition with warnings as errors, as ``jupyter-book build -W -n --keep-going``
     does, into ``output/_build/html`` (the Chinese one into its ``zh_CN`` folder)."""
-    from jupyter_book.sphinx import build_sphinx
 
     site = output / "_build" / "html"
     for language in languages:
@@ -48,24 +71,8 @@ def build(output: Path, languages: list[str], quiet: bool = False) -> int:
             f"into {_relative(outdir)}",
             flush=True,
         )
-        result = build_sphinx(
-            REPO,
-            outdir,
-            noconfig=True,
-            path_config=str(REPO / "_config.yml"),
-            confoverrides={
-                "external_toc_path": (REPO / "_toc.yml").as_posix(),
-                "latex_individualpages": False,
-                "nitpicky": True,
-                "language": language,
-                **TOGGLE_HINTS.get(language, {}),
-            },
-            doctreedir=output / "_build" / f".doctrees-{language}",
-            builder="html",
-            warningiserror=True,
-            keep_going=True,
-            quiet=quiet,
-        )
+        overrides = {"nitpicky": True, "language": language, **TOGGLE_HINTS.get(language, {})}
+        result = _sphinx("html", outdir, output / "_build" / f".doctrees-{language}", overrides, quiet)
         if result != 0:
             print(f"[book] the {language} edition failed to build", file=sys.stderr)
             return 1
@@ -76,25 +83,10 @@ def build(output: Path, languages: list[str], quiet: bool = False) -> int:
 def extract_messages(output: Path) -> Path | None:
     """Write the English source's messages as .pot files (one per page) into ``output``; return
     that folder, or None when the build failed."""
-    from jupyter_book.sphinx import build_sphinx
 
     if output.exists():
         shutil.rmtree(output)
-    result = build_sphinx(
-        REPO,
-        output,
-        noconfig=True,
-        path_config=str(REPO / "_config.yml"),
-        confoverrides={
-            "external_toc_path": (REPO / "_toc.yml").as_posix(),
-            "latex_individualpages": False,
-        },
-        doctreedir=output.parent / f".doctrees-{output.name}",
-        builder="gettext",
-        warningiserror=True,
-        keep_going=True,
-        quiet=True,
-    )
+    result = _sphinx("gettext", output, output.parent / f".doctrees-{output.name}", {}, quiet=True)
     return output if result == 0 else None
 
 
@@ -265,13 +257,6 @@ def statistics() -> dict[str, dict[str, int]]:
             "untranslated": untranslated,
         }
     return counts
-
-
-def _relative(path: Path) -> str:
-    try:
-        return Path(path).resolve().relative_to(REPO).as_posix()
-    except ValueError:
-        return str(path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,7 @@ term it uses the glossary's Chinese name. A message that uses a glossary word in
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from collections import Counter
@@ -67,45 +68,45 @@ def prose(text: str) -> str:
     return LINK_TARGET.sub(" ", text)
 
 
-def glossary_term_lines(path: Path = GLOSSARY) -> list[str]:
-    """The glossary's entries as written ("query, key, value"): the Chinese edition keeps them in
-    English, so that every chapter's ``{term}`` link finds its entry."""
+def glossary_entries(path: Path = GLOSSARY) -> list[tuple[str, str]]:
+    """The glossary's entries: (the term line as written, "query, key, value"; its definition's
+    first line, which starts with the Chinese name)."""
     lines, inside, found = path.read_text(encoding="utf-8").splitlines(), False, []
-    for line in lines:
-        if line.startswith("```{glossary}"):
-            inside = True
-        elif line.startswith("```"):
-            inside = False
-        elif inside and line and not line.startswith(" "):
-            found.append(line.strip())
-    return found
-
-
-def glossary_terms(path: Path = GLOSSARY) -> dict[str, list[str]]:
-    """English term -> the Chinese names the glossary gives it (the text before the definition's
-    first full stop, split at 、 and parentheses). ``query, key, value`` pairs item by item."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    inside, terms = False, {}
     for index, line in enumerate(lines):
         if line.startswith("```{glossary}"):
             inside = True
         elif line.startswith("```"):
             inside = False
         elif inside and line and not line.startswith(" ") and index + 1 < len(lines):
-            chinese = lines[index + 1].strip().split(". ", 1)[0]
-            english = [name.strip() for name in line.split(",")]
-            outside = re.sub(r"\s*[（(].*?[)）]", "", chinese)
-            inside_brackets = re.findall(r"[（(]([^)）]*)[)）]", chinese)
-            items = [item.strip() for item in re.split(r"[、]", outside) if item.strip()]
-            alternatives = [piece.strip() for group in inside_brackets for piece in re.split(r"[,、]", group)]
-            for position, name in enumerate(english):
-                names = [items[position]] if len(items) == len(english) > 1 else items
-                # "Transformer 模型" also accepts "Transformer"; a name or acronym ("TF-IDF",
-                # "bf16", "AdamW") may stay as it is; single letters ("Q") say nothing
-                latin = [word for n in names for word in n.split() if word.isascii() and word != n]
-                itself = [name] if name != name.lower() or any(c.isdigit() for c in name) else []
-                found = [*names, *alternatives, *latin, *itself]
-                terms[name] = list(dict.fromkeys(n for n in found if len(n) > 1 or not n.isascii()))
+            found.append((line.strip(), lines[index + 1].strip()))
+    return found
+
+
+def glossary_term_lines(path: Path = GLOSSARY) -> list[str]:
+    """The glossary's entries as written: the Chinese edition keeps them in English, so that every
+    chapter's ``{term}`` link finds its entry."""
+    return [term for term, _ in glossary_entries(path)]
+
+
+def glossary_terms(path: Path = GLOSSARY) -> dict[str, list[str]]:
+    """English term -> the Chinese names the glossary gives it (the text before the definition's
+    first full stop, split at 、 and parentheses). ``query, key, value`` pairs item by item."""
+    terms = {}
+    for line, definition in glossary_entries(path):
+        chinese = definition.split(". ", 1)[0]
+        english = [name.strip() for name in line.split(",")]
+        outside = re.sub(r"\s*[（(].*?[)）]", "", chinese)
+        inside_brackets = re.findall(r"[（(]([^)）]*)[)）]", chinese)
+        items = [item.strip() for item in re.split(r"[、]", outside) if item.strip()]
+        alternatives = [piece.strip() for group in inside_brackets for piece in re.split(r"[,、]", group)]
+        for position, name in enumerate(english):
+            names = [items[position]] if len(items) == len(english) > 1 else items
+            # "Transformer 模型" also accepts "Transformer"; a name or acronym ("TF-IDF",
+            # "bf16", "AdamW") may stay as it is; single letters ("Q") say nothing
+            latin = [word for n in names for word in n.split() if word.isascii() and word != n]
+            itself = [name] if name != name.lower() or any(c.isdigit() for c in name) else []
+            found = [*names, *alternatives, *latin, *itself]
+            terms[name] = list(dict.fromkeys(n for n in found if len(n) > 1 or not n.isascii()))
     return terms
 
 
@@ -113,36 +114,36 @@ def untranslated(catalog) -> list[str]:
     return [m.id for m in catalog if m.id and (m.fuzzy or not m.string)]
 
 
-def formatting(text: str) -> Counter:
-    """How much bold, italics, links and roles MyST finds in ``text``. Chinese punctuation right
-    inside ``**`` next to a Chinese character ("**“词”**的") leaves the stars as text: put the
-    punctuation outside ("“**词**”的")."""
+@functools.lru_cache(maxsize=1)
+def myst_parser():
+    """MyST's Markdown parser with the extensions the book enables (``_config.yml``), made once."""
+    import yaml
     from myst_parser.config.main import MdParserConfig
     from myst_parser.mdit_to_docutils.base import DocutilsRenderer
     from myst_parser.parsers.mdit import create_md_parser
 
-    global _PARSER
-    if _PARSER is None:
-        _PARSER = create_md_parser(
-            MdParserConfig(enable_extensions={"dollarmath", "colon_fence"}), DocutilsRenderer
-        )
+    config = yaml.safe_load((REPO / "_config.yml").read_text(encoding="utf-8"))
+    extensions = set(config.get("parse", {}).get("myst_enable_extensions", []))
+    return create_md_parser(MdParserConfig(enable_extensions=extensions), DocutilsRenderer)
+
+
+def formatting(text: str) -> Counter:
+    """How much bold, italics, links and roles MyST finds in ``text``. Chinese punctuation right
+    inside ``**`` next to a Chinese character ("**“词”**的") leaves the stars as text: put the
+    punctuation outside ("“**词**”的")."""
     kinds = ("strong_open", "em_open", "link_open", "myst_role", "math_inline", "code_inline")
     found: Counter = Counter()
-    for token in _PARSER.parse(text):
+    for token in myst_parser().parse(text):
         for child in token.children or []:
             if child.type in kinds:
                 found[child.type] += 1
     return found
 
 
-_PARSER = None
-
-
 def _read_as_list(text: str) -> bool:
     """Whether MyST reads ``text`` as a list ("1. 自注意力机制"): Sphinx then leaves a title or a
     table cell untranslated, since its translation must read as one paragraph."""
-    formatting("")  # the parser, made once
-    blocks = [token.type for token in _PARSER.parse(text) if token.level == 0]
+    blocks = [token.type for token in myst_parser().parse(text) if token.level == 0]
     return bool(blocks) and blocks[0] in ("ordered_list_open", "bullet_list_open")
 
 

@@ -22,7 +22,8 @@ import nbformat
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tools.notebooks import copies_arguments  # noqa: E402
+from tools.notebooks import _shown, copies_arguments  # noqa: E402
+from tools.translations import myst_parser  # noqa: E402
 
 LOCALE = REPO / "locale" / "zh_CN" / "LC_MESSAGES"
 LIST_MARKER = re.compile(r"^(\s*(?:[-*+]|\d+[.)])\s+|\s*>\s?|\s*#{1,6}\s+|\s*)")
@@ -48,14 +49,9 @@ class Translator:
     markers, indentation) and everything that is not prose (code fences, math, targets)."""
 
     def __init__(self, messages: dict[str, str]):
-        from myst_parser.config.main import MdParserConfig
-        from myst_parser.mdit_to_docutils.base import DocutilsRenderer
-        from myst_parser.parsers.mdit import create_md_parser
-
         self.messages = messages
         self.missing: list[str] = []
-        config = MdParserConfig(enable_extensions={"colon_fence", "dollarmath", "amsmath", "deflist"})
-        self.parser = create_md_parser(config, DocutilsRenderer)
+        self.parser = myst_parser()
 
     def lookup(self, text: str) -> str | None:
         text = _normalise(text)
@@ -168,8 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         untranslated += len(missing)
         for text in missing:
             print(f"{path.name}: no translation for {text[:80]!r}")
-        written = output / path.name
-        print(f"{path.name} -> {written.relative_to(REPO) if written.is_relative_to(REPO) else written}")
+        print(f"{path.name} -> {_shown(output / path.name)}")
     return 1 if untranslated else 0
 
 
