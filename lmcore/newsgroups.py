@@ -217,11 +217,23 @@ def _from_sklearn(subset: str, categories, remove: tuple[str, ...]) -> LabelledT
             f"20 Newsgroups is not available: {DATA_VARIABLE} is not set and scikit-learn's download failed "
             f"({error}). Put {ARCHIVE} in a folder and set {DATA_VARIABLE} to that folder."
         ) from None
-    # scikit-learn decodes the messages as latin-1, which round-trips to the original bytes
-    keys = ["/".join(Path(name).parts[-2:]) for name in everything.filenames]
+    # scikit-learn's cache holds the messages shuffled (its load_files shuffles even when
+    # fetch_20newsgroups does not), so both are put in the data folder's order: by newsgroup,
+    # then file name. Its texts are latin-1 decoded, which round-trips to the original bytes.
+    messages = sorted(zip(map(_newsgroup_and_file, everything.filenames), everything.data))
+    home = os.environ.get("SCIKIT_LEARN_DATA", "~/scikit_learn_data")
     verify_messages(
         subset,
-        [(k, t.encode("latin-1")) for k, t in zip(keys, everything.data)],
-        "scikit-learn's download (in ~/scikit_learn_data)",
+        [("/".join(key), text.encode("latin-1")) for key, text in messages],
+        f"scikit-learn's download (in {home})",
     )
-    return LabelledTexts(list(bunch.data), [int(label) for label in bunch.target], list(bunch.target_names))
+    order = sorted(range(len(bunch.data)), key=lambda i: _newsgroup_and_file(bunch.filenames[i]))
+    return LabelledTexts(
+        [bunch.data[i] for i in order], [int(bunch.target[i]) for i in order], list(bunch.target_names)
+    )
+
+
+def _newsgroup_and_file(path: str) -> tuple[str, str]:
+    """("sci.space", "60804") for ".../20news-bydate-train/sci.space/60804"."""
+    newsgroup, file = Path(path).parts[-2:]
+    return newsgroup, file

@@ -151,8 +151,35 @@ def test_scikit_learns_download_is_verified_too(monkeypatch):
         target_names=["sci.space"],
     )
     monkeypatch.delenv(N.DATA_VARIABLE, raising=False)
+    monkeypatch.delenv("SCIKIT_LEARN_DATA", raising=False)
     monkeypatch.setattr(sklearn.datasets, "fetch_20newsgroups", lambda **kwargs: fake)
     with pytest.raises(
-        ValueError, match=r"scikit-learn's download.*not in the original: 1 \(train/sci.space/1\)"
+        ValueError,
+        match=r"read from scikit-learn's download \(in ~/scikit_learn_data\) is not the published"
+        r".*not in the original: 1 \(train/sci.space/1\)",
     ):
         N.load_20newsgroups("train")
+
+
+@needs_data
+def test_scikit_learns_download_gives_what_the_data_folder_gives(monkeypatch, tmp_path):
+    """Without LMCORE_DATA the data come from scikit-learn's own code (here fed the shared archive
+    where it would download it): the same texts, labels and names, split, categories and
+    removal rules included."""
+    from sklearn.datasets import _twenty_newsgroups
+
+    def copy_instead_of_download(remote, dirname, **options):
+        return shutil.copy(Path(SHARED) / N.ARCHIVE, Path(dirname) / remote.filename)
+
+    monkeypatch.setattr(_twenty_newsgroups, "_fetch_remote", copy_instead_of_download)
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path))
+    two = ["sci.space", "rec.autos"]
+    for subset, categories, remove in [("test", None, ()), ("train", two, N.REMOVABLE)]:
+        monkeypatch.delenv(N.DATA_VARIABLE)
+        downloaded = N.load_20newsgroups(subset, categories, remove)
+        monkeypatch.setenv(N.DATA_VARIABLE, SHARED)
+        from_folder = N.load_20newsgroups(subset, categories, remove)
+        assert len(downloaded) == len(from_folder) == (7_532 if subset == "test" else 594 + 593)
+        assert downloaded.names == from_folder.names
+        assert list(downloaded.labels) == list(from_folder.labels)
+        assert list(downloaded.texts) == list(from_folder.texts)
