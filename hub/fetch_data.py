@@ -1,16 +1,16 @@
 """Put a verified copy of 20 Newsgroups ("bydate") into a folder, for an image without internet
 at run time: ``python hub/fetch_data.py /srv/data``, then ``LMCORE_DATA=/srv/data``.
 
-scikit-learn downloads the archive (14 MB) and extracts it; its two folders are copied to the
-target, and lmcore reads them back, checking every message against the published digest, before
-the script reports success.
+scikit-learn downloads the archive (14 MB) into its own cache (``~/scikit_learn_data``, or
+``SCIKIT_LEARN_DATA``); every message is written from there to the target's
+``20news-bydate-train/`` and ``20news-bydate-test/`` folders, byte for byte (scikit-learn keeps
+the texts latin-1 decoded, which round-trips), and lmcore reads them back, checking every
+message against the published digest, before the script reports success.
 """
 
 from __future__ import annotations
 
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 
@@ -23,12 +23,13 @@ def main(argv: list[str]) -> int:
 
     from lmcore.newsgroups import load_20newsgroups
 
-    with tempfile.TemporaryDirectory() as home:
-        fetch_20newsgroups(data_home=home, subset="all", download_if_missing=True)
-        extracted = Path(home) / "20news_home"
-        target.mkdir(parents=True, exist_ok=True)
-        for split in ("20news-bydate-train", "20news-bydate-test"):
-            shutil.copytree(extracted / split, target / split, dirs_exist_ok=True)
+    for subset in ("train", "test"):
+        bunch = fetch_20newsgroups(subset=subset, download_if_missing=True)
+        for name, text in zip(bunch.filenames, bunch.data):
+            newsgroup, file = Path(name).parts[-2:]
+            message = target / f"20news-bydate-{subset}" / newsgroup / file
+            message.parent.mkdir(parents=True, exist_ok=True)
+            message.write_bytes(text.encode("latin-1"))
     train, test = load_20newsgroups("train", data_dir=target), load_20newsgroups("test", data_dir=target)
     print(f"{target}: {len(train):,} training and {len(test):,} test messages, digest verified")
     return 0

@@ -99,13 +99,15 @@ def check_data(data_dir: str | Path | None = None, verify: bool = True) -> Check
 
     try:
         folder = find_data_dir(data_dir)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, ValueError) as error:
         return Check("20 Newsgroups", "FAIL", str(error), f"fix {DATA_VARIABLE}, or unset it")
     if folder is None:
         from sklearn.datasets import get_data_home
 
-        cached = Path(get_data_home()) / "20news_home"
-        if not cached.is_dir():
+        # scikit-learn's cache file, or the folder a download left unfinished
+        home = Path(get_data_home())
+        cached = [path for path in (home / "20news-bydate_py3.pkz", home / "20news_home") if path.exists()]
+        if not cached:
             return Check(
                 "20 Newsgroups",
                 "warn",
@@ -113,7 +115,7 @@ def check_data(data_dir: str | Path | None = None, verify: bool = True) -> Check
                 f"chapters 3 to 7 download it once (14 MB); offline, set {DATA_VARIABLE} to a folder "
                 "holding 20news-bydate.tar.gz",
             )
-        where = f"scikit-learn's copy in {cached}"
+        where = f"scikit-learn's copy in {home}"
     else:
         where = f"{folder} ({DATA_VARIABLE})"
     if not verify:
@@ -122,7 +124,7 @@ def check_data(data_dir: str | Path | None = None, verify: bool = True) -> Check
         train, test = load_20newsgroups("train", data_dir=folder), load_20newsgroups("test", data_dir=folder)
     except (OSError, ValueError) as error:
         if folder is None:  # scikit-learn's cache holds no usable copy and could not download one
-            fix = f"set {DATA_VARIABLE} to a folder holding 20news-bydate.tar.gz, or delete {cached} to download again"
+            fix = f"set {DATA_VARIABLE} to a folder holding 20news-bydate.tar.gz, or delete {' and '.join(map(str, cached))} to download again"
         else:
             fix = "copy the archive again"
         return Check("20 Newsgroups", "FAIL", f"{where}: {error}", fix)

@@ -58,11 +58,14 @@ def find_data_dir(data_dir: str | Path | None = None) -> Path | None:
     if value in (None, ""):
         return None
     path = Path(value).expanduser()
+    named_by = "data_dir" if data_dir is not None else DATA_VARIABLE
     if path.is_file() and path.name.endswith((".tar.gz", ".tgz")):
         return path
+    if path.is_file():
+        raise ValueError(f"{named_by} must name a data folder or the archive {ARCHIVE}; got the file {path}")
     if not path.is_dir():
         raise FileNotFoundError(
-            f"data folder {path} (from {'data_dir' if data_dir is not None else DATA_VARIABLE}) does not exist; "
+            f"data folder {path} (from {named_by}) does not exist; "
             f"create it and put {ARCHIVE} in it, or unset {DATA_VARIABLE} to let scikit-learn download the data"
         )
     return path
@@ -210,15 +213,15 @@ def _from_sklearn(subset: str, categories, remove: tuple[str, ...]) -> LabelledT
     from sklearn.datasets import fetch_20newsgroups
 
     try:
-        everything = fetch_20newsgroups(subset=subset, shuffle=False)
-        bunch = fetch_20newsgroups(subset=subset, categories=categories, remove=remove, shuffle=False)
+        everything = fetch_20newsgroups(subset=subset)
+        bunch = fetch_20newsgroups(subset=subset, categories=categories, remove=remove)
     except OSError as error:
         raise FileNotFoundError(
             f"20 Newsgroups is not available: {DATA_VARIABLE} is not set and scikit-learn's download failed "
             f"({error}). Put {ARCHIVE} in a folder and set {DATA_VARIABLE} to that folder."
         ) from None
-    # scikit-learn's cache holds the messages shuffled (its load_files shuffles even when
-    # fetch_20newsgroups does not), so both are put in the data folder's order: by newsgroup,
+    # scikit-learn gives the messages shuffled (even with shuffle=False: its cache is made by
+    # load_files, which shuffles), so both are put in the data folder's order: by newsgroup,
     # then file name. Its texts are latin-1 decoded, which round-trips to the original bytes.
     messages = sorted(zip(map(_newsgroup_and_file, everything.filenames), everything.data))
     home = os.environ.get("SCIKIT_LEARN_DATA", "~/scikit_learn_data")

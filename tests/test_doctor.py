@@ -31,6 +31,22 @@ def test_a_data_folder_that_does_not_exist_fails_and_names_it(tmp_path):
     assert check.status == "FAIL" and "nowhere" in check.found and "LMCORE_DATA" in check.fix
 
 
+def test_scikit_learns_own_copy_is_found_and_verified(monkeypatch, scikit_learn_home):
+    monkeypatch.delenv("LMCORE_DATA", raising=False)
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(scikit_learn_home))
+    check = doctor.check_data()
+    assert check.status == "ok", check.line()
+    assert (
+        check.found == f"scikit-learn's copy in {scikit_learn_home}: 11,314 + 7,532 messages, digest verified"
+    )
+
+
+def test_a_file_that_is_not_the_archive_fails_and_names_it(tmp_path):
+    (tmp_path / "notes.txt").write_text("not the data")
+    check = doctor.check_data(tmp_path / "notes.txt")
+    assert check.status == "FAIL" and "notes.txt" in check.found and "LMCORE_DATA" in check.fix
+
+
 def test_a_damaged_archive_fails(tmp_path):
     (tmp_path / "20news-bydate.tar.gz").write_bytes(b"not an archive")
     check = doctor.check_data(tmp_path)

@@ -1,5 +1,6 @@
 """20 Newsgroups from the data folder: counts, subsets, scikit-learn's removal rules, clear errors."""
 
+import gzip
 import io
 import os
 import shutil
@@ -46,9 +47,17 @@ def test_bad_arguments():
         N.load_20newsgroups("train", remove=("signatures",))
 
 
-def test_missing_folder_and_missing_archive(tmp_path):
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+def test_missing_folder_and_missing_archive(tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError, match=r"data folder .*nope \(from data_dir\) does not exist"):
         N.load_20newsgroups("train", data_dir=tmp_path / "nope")
+    with pytest.raises(FileNotFoundError, match=r"nope.tar.gz \(from data_dir\) does not exist"):
+        N.find_data_dir(tmp_path / "nope.tar.gz")  # an archive's name is not enough: it must be there
+    (tmp_path / "notes.txt").write_text("not the data")
+    monkeypatch.setenv(N.DATA_VARIABLE, str(tmp_path / "notes.txt"))
+    with pytest.raises(ValueError, match=r"LMCORE_DATA must name a data folder or the archive .*notes.txt"):
+        N.find_data_dir()
+    monkeypatch.setenv(N.DATA_VARIABLE, "")  # set but empty: as if unset, scikit-learn's download
+    assert N.find_data_dir() is None and N.find_data_dir("") is None
     with pytest.raises(FileNotFoundError, match=r"holds neither 20news-bydate.tar.gz"):
         N.load_20newsgroups("train", data_dir=tmp_path)
 
@@ -159,20 +168,17 @@ def test_scikit_learns_download_is_verified_too(monkeypatch):
         r".*not in the original: 1 \(train/sci.space/1\)",
     ):
         N.load_20newsgroups("train")
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", "/courses/data")  # scikit-learn's own setting
+    with pytest.raises(ValueError, match=r"read from scikit-learn's download \(in /courses/data\)"):
+        N.load_20newsgroups("train")
 
 
 @needs_data
-def test_scikit_learns_download_gives_what_the_data_folder_gives(monkeypatch, tmp_path):
-    """Without LMCORE_DATA the data come from scikit-learn's own code (here fed the shared archive
-    where it would download it): the same texts, labels and names, split, categories and
-    removal rules included."""
-    from sklearn.datasets import _twenty_newsgroups
-
-    def copy_instead_of_download(remote, dirname, **options):
-        return shutil.copy(Path(SHARED) / N.ARCHIVE, Path(dirname) / remote.filename)
-
-    monkeypatch.setattr(_twenty_newsgroups, "_fetch_remote", copy_instead_of_download)
-    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path))
+def test_scikit_learns_download_gives_what_the_data_folder_gives(monkeypatch, scikit_learn_home):
+    """Without LMCORE_DATA the data come from scikit-learn's own cache (here made by its own code
+    from the shared archive): the same texts, labels and names, split, categories and removal
+    rules included."""
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(scikit_learn_home))
     two = ["sci.space", "rec.autos"]
     for subset, categories, remove in [("test", None, ()), ("train", two, N.REMOVABLE)]:
         monkeypatch.delenv(N.DATA_VARIABLE)
@@ -183,3 +189,40 @@ def test_scikit_learns_download_gives_what_the_data_folder_gives(monkeypatch, tm
         assert downloaded.names == from_folder.names
         assert list(downloaded.labels) == list(from_folder.labels)
         assert list(downloaded.texts) == list(from_folder.texts)
+
+
+def _published_keys(subset: str) -> list[str]:
+    """The published messages of a split, "newsgroup/file", in the data folder's order."""
+    with gzip.open(N.MESSAGE_TABLE, "rt") as table:
+        keys = [line.split()[0].removeprefix(f"{subset}/") for line in table if line.startswith(f"{subset}/")]
+    return sorted(keys, key=lambda key: tuple(key.split("/")))
+
+
+def test_a_mismatch_names_five_messages_of_each_kind_and_counts_the_rest():
+    keys = _published_keys("test")
+    for edited, listed_edits in [
+        (5, ", ".join(f"test/{key}" for key in keys[:5])),
+        (6, ", ".join(f"test/{key}" for key in keys[:5]) + " and 1 more"),
+        (12, ", ".join(f"test/{key}" for key in keys[:5]) + " and 7 more"),
+    ]:
+        messages = [(key, b"edited") for key in keys[:edited]] + [("sci.space/1", b"not published")]
+        with pytest.raises(ValueError) as error:
+            N.verify_messages("test", messages, "a classroom copy")
+        missing = ", ".join(f"test/{key}" for key in keys[edited : edited + 5])
+        assert str(error.value) == (
+            f"the test split read from a classroom copy is not the published 20 Newsgroups 'bydate' "
+            f"data ({edited + 1} messages, expected 7532); messages changed: {edited} ({listed_edits}); "
+            f"missing: {7532 - edited} ({missing} and {7532 - edited - 5} more); "
+            f"not in the original: 1 (test/sci.space/1). {N.GOOD_COPY}."
+        )
+
+
+@needs_data
+def test_the_published_messages_in_another_order_are_refused():
+    texts, _ = N._read_split(str(Path(SHARED).resolve()), "test")
+    messages = [(key, text.encode("latin-1")) for key, text in zip(_published_keys("test"), texts)]
+    N.verify_messages("test", messages, "the data folder")  # in order: accepted
+    with pytest.raises(
+        ValueError, match=r"\(7532 messages, expected 7532\); messages in another order or encoding\. "
+    ):
+        N.verify_messages("test", messages[::-1], "a shuffled copy")

@@ -2,7 +2,6 @@
 and no root except for the tests, JavaScript comes through npm's own client, and the
 GitHub Actions workflows pass actionlint."""
 
-import os
 import re
 import shutil
 import subprocess
@@ -202,21 +201,10 @@ def test_without_npm_the_book_still_builds_with_web_mermaid(tmp_path):
     assert config.mermaid_use_local == "mermaid/mermaid.esm.min.mjs" and config.html_static_path == ["vendor"]
 
 
-def test_the_hub_image_stores_a_verified_copy_of_the_data(tmp_path, monkeypatch):
-    """hub/fetch_data.py copies scikit-learn's extracted folders and reads them back through
-    lmcore's digest check (scikit-learn's download replaced by the local archive)."""
-    import tarfile
-
-    archive = Path(os.environ.get("LMCORE_DATA", "")) / "20news-bydate.tar.gz"
-    if not archive.is_file():
-        pytest.skip("needs the 20 Newsgroups archive in LMCORE_DATA")
-    import sklearn.datasets
-
-    def fake_fetch(data_home, **kwargs):
-        with tarfile.open(archive) as packed:
-            packed.extractall(Path(data_home) / "20news_home", filter="data")
-
-    monkeypatch.setattr(sklearn.datasets, "fetch_20newsgroups", fake_fetch)
+def test_the_hub_image_stores_a_verified_copy_of_the_data(tmp_path, monkeypatch, scikit_learn_home):
+    """hub/fetch_data.py writes scikit-learn's messages (its cache made offline from the local
+    archive) into the data folders and reads them back through lmcore's digest check."""
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(scikit_learn_home))
     sys.path.insert(0, str(REPO / "hub"))
     import fetch_data
 
