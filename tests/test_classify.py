@@ -1,5 +1,7 @@
 """lmcore.classify: the classifier built, frozen, fine-tuned on one view of each text, and its predictions."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -109,3 +111,145 @@ def test_frozen_layers_keep_their_pretrained_weights():
     assert any(not torch.equal(after[n], value) for n, value in before.items())
     with pytest.raises(ValueError, match="layers must be at most the model's 6 encoder layers; got 7"):
         freeze_lower_layers(new_classifier(4), 7)
+
+
+def _tiny_classifier(tokenizer, num_labels=3, layers=1):
+    torch.manual_seed(0)
+    config = tiny_bert_config(vocab_size=tokenizer.vocab_size, num_hidden_layers=layers)
+    return B.BertForSequenceClassification(config, num_labels)
+
+
+def test_a_new_classifier_reads_the_checkpoint_it_is_given_and_pools_the_mean(tiny_checkpoint):
+    from safetensors.torch import load_file
+
+    classifier = new_classifier(3, checkpoint=tiny_checkpoint)
+    assert classifier.pooling == "mean" and classifier.num_labels == 3
+    assert len(classifier.bert.encoder.layers) == 3  # the tiny checkpoint's, not MiniLM's 6
+    stored = load_file(tiny_checkpoint / "model.safetensors")
+    assert torch.equal(
+        classifier.bert.embeddings.word_embeddings.weight, stored["embeddings.word_embeddings.weight"]
+    )
+
+
+def test_freezing_keeps_exactly_the_embeddings_and_the_lowest_layers(tokenizer):
+    def frozen_parts(layers):
+        classifier = freeze_lower_layers(_tiny_classifier(tokenizer, layers=3), layers)
+        return {".".join(n.split(".")[:4]) for n, p in classifier.named_parameters() if not p.requires_grad}
+
+    assert frozen_parts(0) == set()
+    embeddings = {"bert.embeddings.word_embeddings.weight"}
+    assert embeddings <= frozen_parts(1) and not any("layers.1" in part for part in frozen_parts(1))
+    two = frozen_parts(2)
+    assert {part.split(".")[1] for part in two} == {"embeddings", "encoder"}
+    assert {part for part in two if part.startswith("bert.encoder")} == {
+        "bert.encoder.layers.0",
+        "bert.encoder.layers.1",
+    }
+    everything = frozen_parts(3)  # every encoder layer: only the head still trains
+    assert "bert.encoder.layers.2" in everything and not any(p.startswith("classifier") for p in everything)
+    with pytest.raises(ValueError, match="layers must be an int of at least 0; got -1"):
+        freeze_lower_layers(_tiny_classifier(tokenizer), -1)
+
+
+def test_the_loss_of_a_padded_batch_is_the_mean_of_each_texts_own_loss(tokenizer):
+    classifier = _tiny_classifier(tokenizer).eval()
+    short, long = [101, 7592, 102], [101, 7592, 2088, 999, 2003, 102]
+    padded = torch.tensor([short + [0] * 3, long])
+    batch = {"input_ids": padded, "attention_mask": (padded != 0).long(), "labels": torch.tensor([2, 0])}
+    each = [
+        classification_loss(classifier, {**one, "labels": torch.tensor([label])})
+        for one, label in [
+            ({"input_ids": torch.tensor([short]), "attention_mask": torch.ones(1, 3, dtype=torch.long)}, 2),
+            ({"input_ids": torch.tensor([long]), "attention_mask": torch.ones(1, 6, dtype=torch.long)}, 0),
+        ]
+    ]
+    torch.testing.assert_close(classification_loss(classifier, batch), (each[0] + each[1]) / 2)
+
+
+def test_progress_bars_only_when_asked(tokenizer, capsys):
+    classifier, texts = _tiny_classifier(tokenizer, 2), ["one text", "and another one"]
+    predict(classifier, tokenizer, texts)
+    classify.fine_tune(classifier, tokenizer, texts, [0, 1], epochs=1)
+    assert capsys.readouterr().err == ""
+    predict(classifier, tokenizer, texts, progress=True)
+    assert re.search(r"predicting: 100%.*(batch/s|s/batch)", capsys.readouterr().err)
+    classify.fine_tune(classifier, tokenizer, texts, [0, 1], epochs=1, progress=True)
+    assert "100%" in capsys.readouterr().err
+
+
+def test_predictions_follow_the_autocast_they_are_given(tokenizer):
+    classifier, texts = _tiny_classifier(tokenizer), ["a text to read in bfloat16", "short"]
+    full = predict(classifier, tokenizer, texts)
+    halved = predict(classifier, tokenizer, texts, autocast_dtype=torch.bfloat16)
+    assert not np.allclose(full, halved, rtol=0, atol=1e-7)  # bfloat16 keeps 8 bits of mantissa
+    np.testing.assert_allclose(full, halved, atol=0.02)
+
+
+def test_fine_tune_hands_fit_its_batches_settings_and_a_validation_accuracy(tokenizer, monkeypatch):
+    calls, predictions = [], []
+    real_fit, real_predict_proba = classify.fit, classify.predict_proba
+
+    def recording_fit(model, batches, loss_fn, **settings):
+        calls.append((batches, loss_fn, settings))
+        return real_fit(model, batches, loss_fn, **{**settings, "epochs": 1})
+
+    def recording_predict_proba(model, batches, autocast_dtype=None, progress=False):
+        predictions.append(autocast_dtype)
+        return real_predict_proba(model, batches, autocast_dtype, progress)
+
+    monkeypatch.setattr(classify, "fit", recording_fit)
+    monkeypatch.setattr(classify, "predict_proba", recording_predict_proba)
+    texts = [f"text number {i} " + "word " * (i % 7) for i in range(40)]
+    labels = [i % 3 for i in range(40)]
+    classifier = _tiny_classifier(tokenizer)
+    classify.fine_tune(classifier, tokenizer, texts, labels)
+    batches, loss_fn, settings = calls[-1]
+    assert loss_fn is classification_loss
+    assert settings == dict(
+        epochs=2,
+        lr=1e-4,
+        warmup_fraction=0.1,
+        evaluate=None,
+        autocast_dtype=None,
+        progress=False,
+        device=None,
+    )
+    expected = length_bucketed_batches(
+        classify.encode_texts(tokenizer, texts, TextView()), labels, 16, seed=0
+    )
+    assert [b["index"].tolist() for b in batches] == [b["index"].tolist() for b in expected]
+    assert sorted(len(b["index"]) for b in batches) == [8, 16, 16]
+    classify.fine_tune(classifier, tokenizer, texts, labels, seed=1)
+    reseeded = calls[-1][0]
+    assert [b["index"].tolist() for b in reseeded] != [b["index"].tolist() for b in expected]
+
+    val_texts, val_labels = texts[:3], [0, 1, 1]
+    classify.fine_tune(
+        classifier, tokenizer, texts, labels, epochs=3, batch_size=8, lr=0.01, warmup_fraction=0.2,
+        validation=(val_texts, val_labels), autocast_dtype=torch.bfloat16, progress=False, device="cpu",
+    )  # fmt: skip
+    batches, _, settings = calls[-1]
+    assert max(len(b["index"]) for b in batches) == 8
+    evaluate = settings.pop("evaluate")
+    assert settings == dict(
+        epochs=3, lr=0.01, warmup_fraction=0.2, autocast_dtype=torch.bfloat16, progress=False, device="cpu"
+    )
+    predictions.clear()
+    accuracy = evaluate(classifier)["val_accuracy"]
+    assert predictions == [torch.bfloat16]  # validation reads the texts the way training does
+    predicted = predict(classifier, tokenizer, val_texts, autocast_dtype=torch.bfloat16).argmax(1)
+    assert accuracy == pytest.approx(np.mean(predicted == np.array(val_labels)))
+    assert accuracy in (0.0, 1 / 3, 2 / 3, 1.0)
+
+
+def test_fine_tune_names_what_is_wrong_with_the_validation_set(tokenizer):
+    classifier, texts, labels = _tiny_classifier(tokenizer), ["one", "two"], [0, 1]
+    for validation, got in [
+        ((texts, labels, labels), "a tuple of length 3"),
+        ([texts], "a list of length 1"),
+        ("texts", "a str"),
+    ]:
+        with pytest.raises(TypeError, match=rf"validation must be a pair \(texts, labels\); got {got}$"):
+            classify.fine_tune(classifier, tokenizer, texts, labels, validation=validation)
+    with pytest.raises(TypeError, match=r"validation texts"):
+        classify.fine_tune(classifier, tokenizer, texts, labels, validation=(["one", None], labels))
