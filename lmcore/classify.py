@@ -150,10 +150,7 @@ def fine_tune(
         )
     if validation is not None:
         if not isinstance(validation, (tuple, list)) or len(validation) != 2:
-            length = f" of length {len(validation)}" if isinstance(validation, (tuple, list)) else ""
-            raise TypeError(
-                f"validation must be a pair (texts, labels); got a {type(validation).__name__}{length}"
-            )
+            raise TypeError(f"validation must be a pair (texts, labels); got {type(validation).__name__}")
         expect_texts("validation texts", validation[0])
         if len(validation[0]) != len(validation[1]):
             raise ValueError(
