@@ -245,9 +245,9 @@ def test_fine_tune_hands_fit_its_batches_settings_and_a_validation_accuracy(toke
 def test_fine_tune_names_what_is_wrong_with_the_validation_set(tokenizer):
     classifier, texts, labels = _tiny_classifier(tokenizer), ["one", "two"], [0, 1]
     for validation, got in [
-        ((texts, labels, labels), "a tuple of length 3"),
-        ([texts], "a list of length 1"),
-        ("texts", "a str"),
+        ((texts, labels, labels), "tuple"),
+        ([texts], "list"),
+        ("texts", "str"),
     ]:
         with pytest.raises(TypeError, match=rf"validation must be a pair \(texts, labels\); got {got}$"):
             classify.fine_tune(classifier, tokenizer, texts, labels, validation=validation)
