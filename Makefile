@@ -18,7 +18,7 @@ BIN := $(VENV)/bin
 endif
 SETUP_INPUTS := requirements.txt constraints.txt pyproject.toml tools/setup_env.py tools/fetch_js.py
 
-.PHONY: setup setup-tests book translations serve test lab notebooks bench bench-news clean lock
+.PHONY: setup setup-tests book translations serve test lab notebooks bench bench-news clean lock mutation
 
 setup: $(VENV)/.installed
 setup-tests: $(VENV)/.installed-tests
@@ -70,6 +70,14 @@ bench: setup
 
 bench-news: setup  # about an hour on 2 cores: writes the record chapter 5 shows
 	$(BIN)/python bench/news_recipe.py --output book/results/news/recipe-comparison.json
+
+# Mutation testing (see README): one module at a time, MODULE=lmcore.classify for example.
+# One thread per forked mutant: a child forked after torch started its thread pool hangs in it.
+MODULE ?= lmcore
+mutation: setup-tests
+	$(BIN)/pip install -q mutmut
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 LMCORE_MODE=quick $(BIN)/mutmut run --max-children 2 "$(MODULE)*"
+	$(BIN)/mutmut results
 
 # constraints.txt: one lock for Python 3.10 to 3.13 on Linux, macOS and Windows (environment
 # markers where a Python or a system needs another version), keeping the versions already there
