@@ -21,7 +21,7 @@ needs_data = pytest.mark.skipif(
 
 @needs_data
 def test_counts_and_names():
-    train, test = N.load_20newsgroups("train"), N.load_20newsgroups("test")
+    train, test = N.load_20newsgroups(), N.load_20newsgroups("test")  # the training split by default
     assert (len(train), len(test)) == (11_314, 7_532)
     assert len(train.names) == 20 and train.names == sorted(train.names)
     counts = Counter(train.names[label] for label in train.labels)
@@ -38,6 +38,8 @@ def test_category_subset_and_removal_follow_scikit_learn():
     stripped = N.load_20newsgroups("train", categories=["sci.space", "rec.autos"], remove=("headers",))
     assert stripped.texts[0] == strip_newsgroup_header(subset.texts[0])
     assert "From:" in subset.texts[0] and not stripped.texts[0].startswith("From:")
+    with pytest.raises(ValueError, match=r"unknown categories \['sci.spaec'\]; the 20 are \['alt.atheism'"):
+        N.load_20newsgroups("train", categories=["sci.space", "sci.spaec"])
 
 
 def test_bad_arguments():
@@ -56,6 +58,9 @@ def test_missing_folder_and_missing_archive(tmp_path, monkeypatch):
     monkeypatch.setenv(N.DATA_VARIABLE, str(tmp_path / "notes.txt"))
     with pytest.raises(ValueError, match=r"LMCORE_DATA must name a data folder or the archive .*notes.txt"):
         N.find_data_dir()
+    for name in ("copy.tar.gz", "copy.tgz"):  # LMCORE_DATA may name the archive itself
+        (tmp_path / name).write_bytes(b"")
+        assert N.find_data_dir(tmp_path / name) == tmp_path / name
     monkeypatch.setenv(N.DATA_VARIABLE, "")  # set but empty: as if unset, scikit-learn's download
     assert N.find_data_dir() is None and N.find_data_dir("") is None
     with pytest.raises(FileNotFoundError, match=r"holds neither 20news-bydate.tar.gz"):
