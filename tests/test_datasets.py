@@ -586,3 +586,117 @@ def test_a_value_is_quoted_whole_up_to_60_characters(tmp_path, length, cut):
     assert (repr(label) in str(error.value)) is not cut
     if cut:  # the first 48 characters, then how long the value is
         assert f"{repr(label)[:48]}... ({length} characters)" in str(error.value)
+
+
+USE = "cannot be used: "
+SPLIT = 'a text holding a comma must be in double quotes ("like, this"), and a quote inside it doubled ("")'
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        (  # one column that holds a separator: the file uses another one
+            "semicolons.csv",
+            b"text;label\nhello;a\n",
+            ": the header row (line 1) must name the columns 'text' and 'label'; columns 'text', 'label' "
+            "missing, found ['text;label']; the file seems to separate its columns with ';': save it with commas",
+        ),
+        (  # two columns, one of them misnamed: no separator is suspected
+            "title.csv",
+            b"\n\ntitle;x,label\nhello,a\n",
+            ": the header row (line 3) must name the columns 'text' and 'label'; column 'text' missing, "
+            "found ['title;x', 'label']; the first non-blank line must be the header, for example: text,label",
+        ),
+        (
+            "twice.csv",
+            b"label,text,label,text\n",
+            ": the header row (line 1) names 'label', 'text' more than once; expected each of 'text' and "
+            "'label' once, found ['label', 'text', 'label', 'text']",
+        ),
+        (  # every short or long row is listed: one field, three fields
+            "fields.csv",
+            b"text,label\nno label here\nsplit, text,a\nfine,a\nfine,b\nfine,b\nfine,a\n",
+            f": 2 lines {USE}line 2: 1 field, but the header (line 1) has 2: {SPLIT}; "
+            f"line 3: 3 fields, but the header (line 1) has 2: {SPLIT}",
+        ),
+        (  # exactly five problems: all shown, nothing "more"
+            "five.jsonl",
+            b'{"text": "a"}\n\n{"x": 1}\n[1]\n{"text": "b", "text": "c", "label": 1}\n{"text": "", "label": 1}\n',
+            f": 5 lines {USE}line 1: key 'label' missing; found keys ['text']; "
+            "line 3: keys 'text', 'label' missing; found keys ['x']; "
+            'line 4: expected an object {"text": ..., "label": ...}; got a list; '
+            "line 5: the key 'text' appears more than once: which value is meant?; line 6: the text is empty",
+        ),
+        ("empty.jsonl", b"\n\n", ' holds no texts: expected one {"text": ..., "label": ...} object per line'),
+        ("empty.csv", b"", " holds no texts: expected a header row 'text,label' and one row per text"),
+        (
+            "workbook.csv",
+            b"PK\x03\x04\x14\x00\x06\x00\x08\x00\xe9",
+            ": line 1 is not UTF-8 text (byte 0xe9 at byte 10); expected a UTF-8 file: it looks like a zip "
+            "file, such as an Excel workbook: save it as 'CSV UTF-8'",
+        ),
+        (
+            "latin1.csv",
+            "text,label\ncaf\xe9,a\n".encode("latin-1"),
+            ": line 2 is not UTF-8 text (byte 0xe9 at byte 14); expected a UTF-8 file: save it as UTF-8 "
+            "(in a spreadsheet: 'CSV UTF-8'; in an editor: encoding UTF-8)",
+        ),
+        (
+            "one_rare.csv",
+            b"text,label\na,x\nb,x\nc,y\n",
+            ": each class needs at least 2 texts (the validation split is stratified); 'y' has 1 (line 4): "
+            "add texts of it or remove its lines",
+        ),
+        (
+            "two_rare.csv",
+            b"text,label\na,x\nb,x\nc,y\nd,z\n",
+            ": each class needs at least 2 texts (the validation split is stratified); 'y' has 1 (line 4); "
+            "'z' has 1 (line 5): add texts of them or remove their lines",
+        ),
+    ],
+)
+def test_each_refusal_says_exactly_what_is_wrong(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ValueError) as error:
+        load_labelled_texts(path)
+    assert str(error.value) == f"{path}{message}"
+
+
+def test_a_quoted_text_keeps_its_own_line_breaks_and_blank_lines_do_not_end_a_file(tmp_path):
+    csv_file = tmp_path / "windows.csv"
+    csv_file.write_bytes(b'text,label\r\n"line one\r\nline two",a\r\nb,a\r\nc,b\r\nd,b\r\n')
+    assert load_labelled_texts(csv_file).texts[0] == "line one\r\nline two"
+    jsonl_file = tmp_path / "gaps.jsonl"
+    jsonl_file.write_text('{"text": "a", "label": 0}\n\n{"text": "b", "label": 1}\n\n\n' * 2)
+    assert len(load_labelled_texts(jsonl_file)) == 4
+
+
+def test_a_test_file_is_checked_line_by_line_and_against_the_training_classes(tmp_path):
+    test_file = tmp_path / "test.jsonl"
+    test_file.write_text(
+        '{"text": "a", "label": "x"}\n{"text": 5, "label": "x"}\n{"text": "c", "label": "w"}\n'
+    )
+    names = ["x", "y" * 192]  # the classes' list, quoted whole up to 200 characters: here 201
+    with pytest.raises(ValueError) as error:
+        load_labelled_texts(test_file, names=names)
+    shown = repr(names)
+    assert len(shown) == 201
+    assert str(error.value) == (
+        f"{test_file}: 2 lines {USE}line 2: the text must be a string; got an integer 5; "
+        f"line 3: label 'w' is not one of the training file's classes {shown[:188]}... (201 characters)"
+    )
+    names = ["x", "y" * 191]
+    with pytest.raises(ValueError, match=re.escape(f"classes {names!r}")):
+        load_labelled_texts(test_file, names=names)
+    with pytest.raises(
+        TypeError, match=r"names must be a list of class names \(strings\) or None; got \[1, 2\]"
+    ):
+        load_labelled_texts(test_file, names=[1, 2])
+
+
+def test_a_path_of_another_type_is_named_by_its_type():
+    from lmcore.datasets import check_data_path
+
+    with pytest.raises(TypeError, match=r"^data_file must be a file path \(str or Path\); got int$"):
+        check_data_path("data_file", 3)
