@@ -337,3 +337,180 @@ def test_a_checkpoint_folder_of_other_weights_is_read_as_the_reference_model(che
     weights.write_bytes(bytes(data))
     model = checkpoints.load_reference_model(checkpoint_copy)
     assert model.config.num_hidden_layers == 6
+
+
+def test_a_checkpoint_of_another_type_is_named_by_its_type():
+    with pytest.raises(
+        TypeError, match=r"^checkpoint must be a folder path \(str or Path\) or None; got int$"
+    ):
+        checkpoints.checkpoint_folder(3)
+    with pytest.raises(TypeError, match=r"^model must be an lmcore BertModel; got Linear$"):
+        checkpoints.load_pretrained_weights(torch.nn.Linear(2, 2))
+    with pytest.raises(
+        TypeError, match=r"^classifier must be a BertForSequenceClassification; got BertModel$"
+    ):
+        checkpoints.save_classifier(
+            B.BertModel(B.BertConfig(vocab_size=10, hidden_size=8, num_attention_heads=2)), "x"
+        )
+
+
+def _safetensors_bytes(header: dict, data: bytes = b"") -> bytes:
+    text = json.dumps(header).encode()
+    return len(text).to_bytes(8, "little") + text + data
+
+
+def test_the_safetensors_layout_is_read_from_the_header_alone(tmp_path):
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"\xff" * 8 + b"{}")  # a length no file has, not a negative one
+    with pytest.raises(ValueError) as error:
+        checkpoints._check_safetensors_layout(path)
+    assert (
+        str(error.value)
+        == f"{path} is truncated: its header alone needs {8 + 2**64 - 1} bytes, the file has 10"
+    )
+    path.write_bytes(_safetensors_bytes({"__metadata__": {"format": "pt"}}))  # no tensors, nothing after
+    assert checkpoints._check_safetensors_layout(path) == {}
+    path.write_bytes(_safetensors_bytes({}, b"\0\0\0"))
+    header_end = 8 + len(b"{}")
+    with pytest.raises(ValueError) as error:
+        checkpoints._check_safetensors_layout(path)
+    assert str(error.value) == (
+        f"{path} is truncated or padded: its header describes {header_end} bytes, the file has "
+        f"{header_end + 3}; copy it again"
+    )
+    entry = {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}
+    path.write_bytes(_safetensors_bytes({"__metadata__": {"format": "pt"}, "w": entry}, b"\0" * 8))
+    assert checkpoints._check_safetensors_layout(path) == {"w": entry}
+
+
+def _tiny_copy(tiny_checkpoint, folder, change_state=None, change_config=None):
+    shutil.copytree(tiny_checkpoint, folder)
+    if change_state:
+        state = load_file(str(folder / "model.safetensors"))
+        save_file(change_state(state), str(folder / "model.safetensors"))
+    if change_config:
+        config = json.loads((folder / "config.json").read_text())
+        (folder / "config.json").write_text(json.dumps(change_config(config)))
+    return folder
+
+
+def test_a_misfit_lists_five_of_each_kind_then_dots(tiny_checkpoint, tmp_path):
+    names = list(checkpoints.hf_name_map(checkpoints.pretrained_config(tiny_checkpoint)))  # the order listed
+
+    def without(n):
+        return lambda state: {k: v for k, v in state.items() if k not in names[:n]}
+
+    def message(folder):
+        with pytest.raises(ValueError) as error:
+            checkpoints.check_checkpoint(folder)
+        return str(error.value)
+
+    five = message(_tiny_copy(tiny_checkpoint, tmp_path / "five", without(5)))
+    assert f"missing: {names[:5]}\n" in five
+    six = message(_tiny_copy(tiny_checkpoint, tmp_path / "six", without(6)))
+    assert f"missing: {names[:5]} ...\n" in six
+
+    def reshaped_and_integer(state):
+        for name in names[:6]:
+            state[name] = torch.zeros(*state[name].shape, 2)
+        for name in names[6:12]:
+            state[name] = state[name].long()
+        return state
+
+    misfit = message(_tiny_copy(tiny_checkpoint, tmp_path / "misfit", reshaped_and_integer))
+    assert misfit.startswith(
+        f"checkpoint {tmp_path / 'misfit' / 'model.safetensors'} does not fit its config.json (3 layers"
+    )
+    assert "missing: []\n" in misfit
+    mismatches = misfit.split("shape mismatches: ")[1].split("\n")[0]
+    assert len(eval(mismatches)) == 5 and mismatches.startswith(f"['{names[0]}: checkpoint")
+    integers = misfit.split("not floating-point weights: ")[1]
+    assert eval(integers) == [f"{name}: I64" for name in names[6:11]]
+
+
+def test_weights_saved_with_their_model_prefix_are_read(tiny_checkpoint, tmp_path):
+    """A BertForSequenceClassification's checkpoint names its encoder's tensors "bert.*"."""
+    folder = _tiny_copy(
+        tiny_checkpoint, tmp_path / "prefixed", lambda state: {f"bert.{k}": v for k, v in state.items()}
+    )
+    assert checkpoints.check_checkpoint(folder).num_hidden_layers == 3
+
+
+def test_the_default_checkpoint_is_checked_against_the_pinned_hash(monkeypatch):
+    monkeypatch.setattr(checkpoints, "MINILM_SHA256", "0" * 64)  # as if the release had other weights
+    with pytest.raises(ValueError, match=f"expected {'0' * 64}"):
+        checkpoints.check_checkpoint()
+
+
+def test_the_unverified_notice_points_at_the_caller_and_shows_16_hex_digits(tmp_path):
+    from lmcore.notices import UnverifiedCheckpoint
+
+    weights = random_checkpoint(tmp_path / "tiny") / "model.safetensors"
+    with pytest.warns(UnverifiedCheckpoint) as notices:
+        checkpoints.verify_weights_file(weights)
+    assert notices[0].filename == __file__
+    assert str(notices[0].message) == (
+        f"model.safetensors in tiny/ is unverified (SHA-256 {file_sha256(weights)[:16]}... is not a known "
+        "checkpoint); its size and header were checked"
+    )
+
+
+def test_weights_come_back_in_the_dtype_asked_for(tmp_path):
+    with pytest.warns(UserWarning):
+        model = checkpoints.load_pretrained(random_checkpoint(tmp_path / "tiny"), dtype=torch.float64)
+    assert {p.dtype for p in model.parameters()} == {torch.float64}
+
+
+def test_six_poisoned_tensors_are_named_five_at_most(tmp_path):
+    folder = random_checkpoint(tmp_path / "poisoned")
+    state = load_file(str(folder / "model.safetensors"))
+    poisoned = sorted(state)[:6]
+    for name in poisoned:
+        state[name] = torch.full_like(state[name], float("nan"))
+    save_file(state, str(folder / "model.safetensors"))
+    with pytest.raises(ValueError) as error:
+        checkpoints._read_weights(folder / "model.safetensors")
+    assert f"NaN or infinite values in {poisoned[:5]}: refusing" in str(error.value)
+
+
+def test_a_classifier_is_saved_into_new_or_existing_folders_readably_and_reloads_whole(
+    tiny_checkpoint, tmp_path
+):
+    from lmcore.classify import new_classifier
+
+    classifier = new_classifier(4, pooling="mean", checkpoint=tiny_checkpoint)
+    nested = tmp_path / "runs" / "news" / "fine-tuned"  # folders made as needed
+    checkpoints.save_classifier(classifier, nested)
+    checkpoints.save_classifier(classifier, nested)  # and written again into an existing one
+    record = (nested / checkpoints.CLASSIFIER_CONFIG).read_text()
+    assert record == json.dumps(json.loads(record), indent=2)  # readable: one field per line
+    reloaded = checkpoints.load_classifier(nested)
+    assert reloaded.pooling == "mean" and reloaded.num_labels == 4
+    (nested / "model.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="must hold classifier.json and model.safetensors"):
+        checkpoints.load_classifier(nested)
+
+
+def test_a_classifier_whose_weights_lack_a_tensor_is_refused(tiny_checkpoint, tmp_path):
+    from lmcore.classify import new_classifier
+
+    folder = tmp_path / "fine-tuned"
+    checkpoints.save_classifier(new_classifier(2, checkpoint=tiny_checkpoint), folder)
+    state = load_file(str(folder / "model.safetensors"))
+    del state["classifier.bias"]
+    save_file(state, str(folder / "model.safetensors"))
+    with pytest.raises(
+        ValueError, match=r"(?s)does not fit its classifier.json: .*Missing key\(s\).*classifier.bias"
+    ):
+        checkpoints.load_classifier(folder)
+
+
+def test_the_tokenizer_is_the_checkpoints_own(tokenizer, tiny_checkpoint):
+    assert tokenizer("hello world")["input_ids"] == [101, 7592, 2088, 102]
+    tiny = checkpoints.load_tokenizer(tiny_checkpoint)
+    assert tiny.vocab_size == 71 and tiny.vocab_size != tokenizer.vocab_size
+
+
+def test_the_reference_model_uses_plain_attention(minilm):
+    reference = checkpoints.load_reference_model()
+    assert reference.config._attn_implementation == "eager"  # its attention weights can be compared
