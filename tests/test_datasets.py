@@ -529,6 +529,19 @@ def test_test_texts_that_occur_in_the_training_texts_are_reported(tmp_path):
         load_project_data(config)
 
 
+def test_held_out_texts_repeated_in_training_are_reported_where_the_data_is_loaded(tmp_path):
+    from lmcore.news.splits import load_project_data
+    from lmcore.notices import TestTextsSeenInTraining
+
+    rows = [(t, topic) for topic in ("space", "hockey") for t in texts_of(topic, 10, 0)] * 2
+    config = ProjectConfig(data_file=str(write_csv(tmp_path / "twice.csv", rows)))
+    with pytest.warns(
+        TestTextsSeenInTraining, match=r"^\d+ of the 8 texts of the test set also occur"
+    ) as notices:
+        load_project_data(config)
+    assert notices[0].filename == __file__  # the line that loaded the data
+
+
 @pytest.mark.skipif(not os.environ.get("LMCORE_DATA"), reason="needs LMCORE_DATA (CI sets it)")
 def test_a_train_limit_too_small_for_20_newsgroups_is_refused_before_any_work(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:

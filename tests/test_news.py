@@ -27,6 +27,7 @@ from lmcore.news import (
     publish_run,
     published_run_dir,
     run_project,
+    store,
 )
 from lmcore.news.store import RUN_FILES, check_output_folder, shown, write_outputs
 from lmcore.newsgroups import load_20newsgroups
@@ -104,6 +105,14 @@ def test_command_line_entry_writes_metrics_and_confusion_matrix_and_is_reused(tm
 def check_published_results_are_verified(finished, config, reused):
     """A published copy holds the results without the weights, hash-checked when read back."""
     published = publish_run(finished, finished.parent / "published")
+    with pytest.MonkeyPatch.context() as patch:  # by default, into the book's own results folder
+        patch.setattr(store, "REPOSITORY", finished.parent / "book-clone")
+        into_the_book = publish_run(finished)
+    assert into_the_book == finished.parent / "book-clone" / "book" / "results" / "news" / config.setting
+    assert sorted(p.name for p in into_the_book.iterdir()) == sorted(p.name for p in published.iterdir())
+    (finished.parent / "nothing").mkdir()
+    with pytest.raises(ValueError, match=r"^folder must hold a finished run; .*nothing holds none$"):
+        publish_run(finished.parent / "nothing")
     assert sorted(p.name for p in published.iterdir()) == [
         "confusion_matrix.csv",
         "manifest.json",
