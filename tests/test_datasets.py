@@ -620,6 +620,12 @@ SPLIT = 'a text holding a comma must be in double quotes ("like, this"), and a q
             ": the header row (line 3) must name the columns 'text' and 'label'; column 'text' missing, "
             "found ['title;x', 'label']; the first non-blank line must be the header, for example: text,label",
         ),
+        (  # one column, no separator in it: the header is simply not there
+            "upper.csv",
+            b"TEXT\nhello\n",
+            ": the header row (line 1) must name the columns 'text' and 'label'; columns 'text', 'label' "
+            "missing, found ['TEXT']; the first non-blank line must be the header, for example: text,label",
+        ),
         (
             "twice.csv",
             b"label,text,label,text\n",
