@@ -169,7 +169,7 @@ def test_the_loss_of_a_padded_batch_is_the_mean_of_each_texts_own_loss(tokenizer
 def test_progress_bars_only_when_asked(tokenizer, capsys):
     classifier, texts = _tiny_classifier(tokenizer, 2), ["one text", "and another one"]
     predict(classifier, tokenizer, texts)
-    classify.fine_tune(classifier, tokenizer, texts, [0, 1], epochs=1)
+    classify.fine_tune(classifier, tokenizer, texts, [0, 1], epochs=1, validation=(texts, [0, 1]))
     assert capsys.readouterr().err == ""
     predict(classifier, tokenizer, texts, progress=True)
     assert re.search(r"predicting: 100%.*(batch/s|s/batch)", capsys.readouterr().err)
