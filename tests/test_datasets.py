@@ -529,7 +529,7 @@ def test_test_texts_that_occur_in_the_training_texts_are_reported(tmp_path):
         load_project_data(config)
 
 
-def test_held_out_texts_repeated_in_training_are_reported_where_the_data_is_loaded(tmp_path):
+def test_held_out_texts_repeated_in_training_are_reported_pointing_at_the_caller(tmp_path):
     from lmcore.news.splits import load_project_data
     from lmcore.notices import TestTextsSeenInTraining
 
