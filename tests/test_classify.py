@@ -251,5 +251,7 @@ def test_fine_tune_names_what_is_wrong_with_the_validation_set(tokenizer):
     ]:
         with pytest.raises(TypeError, match=rf"validation must be a pair \(texts, labels\); got {got}$"):
             classify.fine_tune(classifier, tokenizer, texts, labels, validation=validation)
-    with pytest.raises(TypeError, match=r"validation texts"):
+    with pytest.raises(
+        TypeError, match=r"^validation texts must hold strings; got .* NoneType at position 1$"
+    ):
         classify.fine_tune(classifier, tokenizer, texts, labels, validation=(["one", None], labels))
