@@ -529,7 +529,7 @@ def test_test_texts_that_occur_in_the_training_texts_are_reported(tmp_path):
         load_project_data(config)
 
 
-def test_held_out_texts_repeated_in_training_are_reported_pointing_at_the_caller(tmp_path):
+def _load_data_repeated_in_training(tmp_path):
     from lmcore.news.splits import load_project_data
     from lmcore.notices import TestTextsSeenInTraining
 
@@ -539,7 +539,15 @@ def test_held_out_texts_repeated_in_training_are_reported_pointing_at_the_caller
         TestTextsSeenInTraining, match=r"^\d+ of the 8 texts of the test set also occur"
     ) as notices:
         load_project_data(config)
-    assert notices[0].filename == __file__  # the line that loaded the data
+    return notices[0]
+
+
+def test_held_out_texts_repeated_in_training_are_reported(tmp_path):
+    assert "the test set" in str(_load_data_repeated_in_training(tmp_path).message)
+
+
+def test_held_out_texts_repeated_in_training_are_reported_pointing_at_the_caller(tmp_path):
+    assert _load_data_repeated_in_training(tmp_path).filename == __file__  # the line that loaded the data
 
 
 @pytest.mark.skipif(not os.environ.get("LMCORE_DATA"), reason="needs LMCORE_DATA (CI sets it)")

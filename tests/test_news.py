@@ -492,3 +492,19 @@ def test_run_project_checks_the_whole_checkpoint_before_reading_any_data(
     monkeypatch.setattr(pipeline, "load_finished_run", no_data)
     with pytest.raises(FileNotFoundError, match="has no tokenizer"):
         run_project(ProjectConfig(checkpoint=str(folder), max_length=32), tmp_path / "run")
+
+
+def test_the_validation_split_is_seeded_and_stratified():
+    from lmcore.news.splits import validation_split
+
+    labels = np.array([0] * 32 + [1] * 8)
+    first = validation_split(40, labels, 0.25, seed=0)
+    again = validation_split(40, labels, 0.25, seed=0)
+    assert [part.tolist() for part in first] == [
+        part.tolist() for part in again
+    ]  # the same seed: the same split
+    assert validation_split(40, labels, 0.25, seed=1)[1].tolist() != first[1].tolist()
+    for seed in range(5):  # each class held out in its own proportion, whatever the seed
+        fit_index, validation_index = validation_split(40, labels, 0.25, seed)
+        assert np.bincount(labels[validation_index]).tolist() == [8, 2]
+        assert sorted([*fit_index, *validation_index]) == list(range(40))
