@@ -2,6 +2,7 @@
 well-formed CSV and JSON-lines files read, bad ones refused with the file, the line and what was
 expected, and the command line run end to end on a tiny random BERT (seconds, no network)."""
 
+import inspect
 import json
 import os
 import random
@@ -538,16 +539,19 @@ def _load_data_repeated_in_training(tmp_path):
     with pytest.warns(
         TestTextsSeenInTraining, match=r"^\d+ of the 8 texts of the test set also occur"
     ) as notices:
+        called_at = inspect.currentframe().f_lineno + 1
         load_project_data(config)
-    return notices[0]
+    return notices[0], called_at
 
 
 def test_held_out_texts_repeated_in_training_are_reported(tmp_path):
-    assert "the test set" in str(_load_data_repeated_in_training(tmp_path).message)
+    notice, _ = _load_data_repeated_in_training(tmp_path)
+    assert "the test set" in str(notice.message)
 
 
 def test_held_out_texts_repeated_in_training_are_reported_pointing_at_the_caller(tmp_path):
-    assert _load_data_repeated_in_training(tmp_path).filename == __file__  # the line that loaded the data
+    notice, called_at = _load_data_repeated_in_training(tmp_path)
+    assert (notice.filename, notice.lineno) == (__file__, called_at)  # the line that loaded the data
 
 
 @pytest.mark.skipif(not os.environ.get("LMCORE_DATA"), reason="needs LMCORE_DATA (CI sets it)")
