@@ -508,3 +508,38 @@ def test_the_validation_split_is_seeded_and_stratified():
         fit_index, validation_index = validation_split(40, labels, 0.25, seed)
         assert np.bincount(labels[validation_index]).tolist() == [8, 2]
         assert sorted([*fit_index, *validation_index]) == list(range(40))
+
+
+def test_too_few_training_texts_are_named_class_by_class():
+    from lmcore.datasets import LabelledTexts
+    from lmcore.news.splits import _check_enough_texts
+
+    def refusal(labels, names=("a", "b", "c"), **options):
+        config = ProjectConfig(**{"data_file": "mine.csv", "test_file": "test.csv", **options})
+        with pytest.raises(ValueError) as error:
+            _check_enough_texts(
+                config, LabelledTexts([f"t{i}" for i in range(len(labels))], labels, list(names))
+            )
+        return str(error.value)
+
+    stratified = "; the validation split is stratified: each class needs texts for both parts"
+    many = [0] * 20 + [1] * 20
+    assert refusal(many + [2]).startswith(
+        f"data_file mine.csv holds fewer than 2 texts of the class 'c'{stratified}"
+    )
+    assert refusal(many).startswith(
+        "data_file mine.csv holds fewer than 2 texts of the class 'c';"
+    )  # none at all
+    assert refusal([0] * 20 + [1, 2]).startswith(
+        "data_file mine.csv holds fewer than 2 texts of the classes 'b', 'c';"
+    )
+    two = refusal(many + [2, 2])  # two texts of 'c' pass this check, then fall short of the calibration's 3
+    assert "fewer than 2" not in two and re.search(r"'c' keeps [12] of its 2: add texts of it$", two)
+    # with a train_limit, the texts are drawn as the run draws them: seeded
+    labels = [0] * 30 + [1] * 30 + [2] * 3
+    drawn = np.array(labels)[np.random.default_rng(7).permutation(63)[:20]]
+    message = refusal(labels, seed=7, train_limit=20)
+    assert message.startswith("the train_limit of 20 texts drawn from data_file mine.csv")
+    drawn_c = int(np.bincount(drawn, minlength=3)[2])  # 0 or 1 here: too few for the split
+    assert drawn_c < 2 and "fewer than 2 texts of the class 'c'" in message
+    assert message == refusal(labels, seed=7, train_limit=20)
