@@ -543,3 +543,24 @@ def test_too_few_training_texts_are_named_class_by_class():
     drawn_c = int(np.bincount(drawn, minlength=3)[2])  # 0 or 1 here: too few for the split
     assert drawn_c < 2 and "fewer than 2 texts of the class 'c'" in message
     assert message == refusal(labels, seed=7, train_limit=20)
+
+
+def test_the_calibration_check_uses_the_runs_own_stratified_split():
+    from lmcore.datasets import LabelledTexts
+    from lmcore.news.splits import _check_enough_texts, validation_split
+
+    def refusal(labels, fraction):
+        config = ProjectConfig(data_file="mine.csv", test_file="test.csv", validation_fraction=fraction)
+        with pytest.raises(ValueError) as error:
+            _check_enough_texts(
+                config, LabelledTexts([f"t{i}" for i in range(len(labels))], labels, ["a", "b", "c"])
+            )
+        return str(error.value)
+
+    # a split that leaves exactly as many training texts as classes passes the split check and
+    # stops at the calibration's 3 texts per class
+    assert "keeps 1 of its 2" in refusal([0, 0, 1, 1, 2, 2], 0.49)
+    labels = [0] * 20 + [1] * 20 + [2] * 3
+    fit_index, _ = validation_split(len(labels), labels, 0.2, seed=0)
+    kept = int(np.bincount(np.array(labels)[fit_index])[2])
+    assert refusal(labels, 0.2).endswith(f"'c' keeps {kept} of its 3: add texts of it")
