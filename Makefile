@@ -74,8 +74,7 @@ bench-news: setup  # about an hour on 2 cores: writes the record chapter 5 shows
 # Mutation testing (see README): one module at a time, MODULE=lmcore.classify for example.
 # One thread per forked mutant: a child forked after torch started its thread pool hangs in it.
 MODULE ?= lmcore
-mutation: setup-tests
-	$(BIN)/pip install -q mutmut
+mutation: setup-tests  # needs mutmut in the environment (see README)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 LMCORE_MODE=quick $(BIN)/mutmut run --max-children 2 "$(MODULE)*"
 	$(BIN)/mutmut results
 
