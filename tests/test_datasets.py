@@ -340,6 +340,15 @@ def test_without_a_test_file_a_fixed_stratified_fifth_is_held_out(tmp_path):
     assert [t for t, _ in rows if t in set(test.texts)] == test.texts  # in file order
     other_seed, _ = load_project_data(ProjectConfig(data_file=str(path), seed=3))
     assert other_seed.texts == train.texts  # the test set does not move with the run's seed
+    # stratified when the classes differ in size (an unstratified fifth would hold 9 and 1 here)
+    rows = [(t, topic) for topic, n in (("space", 40), ("hockey", 10)) for t in texts_of(topic, n, 2)]
+    _, test = load_project_data(ProjectConfig(data_file=str(write_csv(tmp_path / "uneven.csv", rows))))
+    assert test.names == ["hockey", "space"] and np.bincount(test.labels).tolist() == [2, 8]
+    # the smallest file a fifth of which holds one text of each class (2 of 10 texts, 2 classes)
+    rows = [(t, topic) for topic in ("space", "hockey") for t in texts_of(topic, 5, 3)]
+    smallest = ProjectConfig(data_file=str(write_csv(tmp_path / "ten.csv", rows)), validation_fraction=0.25)
+    train, test = load_project_data(smallest)
+    assert (len(train), len(test)) == (8, 2)
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,7 @@ from lmcore.news import (
     run_project,
     store,
 )
+from lmcore.news.splits import load_project_data
 from lmcore.news.store import RUN_FILES, check_output_folder, shown, write_outputs
 from lmcore.newsgroups import load_20newsgroups
 from lmcore.notices import RunTrainedAgain
@@ -38,6 +39,26 @@ from tests.reference import tiny_bert_config, write_tiny_checkpoint
 def test_config_validation():
     with pytest.raises(ValueError, match="setting must be one of"):
         ProjectConfig(setting="no-headers")
+
+
+def test_the_configuration_is_checked_at_its_bounds_with_messages_naming_the_field(tmp_path):
+    assert ProjectConfig(pooling="cls").pooling == "cls" and ProjectConfig(pooling="mean").pooling == "mean"
+    assert ProjectConfig(validation_fraction=0.49).validation_fraction == 0.49
+    for fraction in (0.0, 0.5):
+        with pytest.raises(ValueError, match=rf"^validation_fraction must be in \(0, 0.5\); got {fraction}$"):
+            ProjectConfig(validation_fraction=fraction)
+    with pytest.raises(TypeError, match=r"^validation_fraction must be a number; got '0.1'$"):
+        ProjectConfig(validation_fraction="0.1")
+    with pytest.raises(TypeError, match=r"^checkpoint must be a folder path or None; got int$"):
+        ProjectConfig(checkpoint=5)
+    data = tmp_path / "texts.csv"
+    data.write_text("text,label\na,x\n", encoding="utf-8")
+    with pytest.raises(
+        ValueError, match=r"'removed' strips 20 Newsgroups' headers, footers, quotes, and the"
+    ):
+        ProjectConfig(setting="removed", data_file=str(data))
+    with pytest.raises(TypeError, match=r"^config must be a ProjectConfig; got dict$"):
+        load_project_data({"data_file": str(data)})
 
 
 @pytest.mark.skipif(not os.environ.get("LMCORE_DATA"), reason="needs LMCORE_DATA (CI sets it)")
