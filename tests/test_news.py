@@ -129,6 +129,12 @@ def check_published_results_are_verified(finished, config, reused):
         into_the_book = publish_run(finished)
     assert into_the_book == finished.parent / "book-clone" / "book" / "results" / "news" / config.setting
     assert sorted(p.name for p in into_the_book.iterdir()) == sorted(p.name for p in published.iterdir())
+    assert publish_run(finished, published) == published  # published again, over the earlier copy
+    manifest = (published / "manifest.json").read_text(encoding="utf-8")
+    assert manifest == json.dumps(json.loads(manifest), indent=2)  # readable diffs in the book's history
+    no_weights = "the run has no weights, or none an lmcore of this version can rebuild; training again"
+    with pytest.warns(RunTrainedAgain, match=f"^{re.escape(no_weights)}$"):
+        assert load_finished_run(published, config) is None
     (finished.parent / "nothing").mkdir()
     with pytest.raises(ValueError, match=r"^folder must hold a finished run; .*nothing holds none$"):
         publish_run(finished.parent / "nothing")
@@ -381,6 +387,25 @@ def test_an_edited_manifest_or_metrics_file_is_not_read_as_the_run(tmp_path):
         lambda m: m["files"].update({"metrics.json": file_sha256(folder / "metrics.json")}),
     )
     assert "disagree" in inspect_run_folder(folder)[1]
+
+
+def test_a_pickled_object_in_a_runs_arrays_is_never_unpickled(tmp_path):
+    """Whoever can edit a run folder can write a matching manifest too: the probabilities are
+    read as plain arrays, never as pickles (which run code when unpickled)."""
+    from lmcore.files import file_sha256
+
+    folder = write_fake_run(tmp_path / "run", 0)
+    with (folder / "probabilities.npz").open("wb") as handle:
+        pickled = np.array([{"a": 1}], dtype=object)
+        np.savez(handle, test_labels=np.array([0, 1]), bert_test=pickled, baseline_test=np.eye(2))
+    edit_json(
+        folder / "manifest.json",
+        lambda m: m["files"].update({"probabilities.npz": file_sha256(folder / "probabilities.npz")}),
+    )
+    assert inspect_run_folder(folder)[0] is not None  # every hash matches
+    for read in (lambda: publish_run(folder, tmp_path / "published"), lambda: load_run_results(folder)):
+        with pytest.raises(ValueError, match="allow_pickle=False"):
+            read()
 
 
 def test_overwrite_replaces_a_finished_run_only_when_the_new_one_is_written(tmp_path, monkeypatch):
