@@ -465,6 +465,29 @@ def test_a_move_cut_short_is_finished_and_stale_temporary_files_are_removed(tmp_
     assert not stray.exists() and inspect_run_folder(folder)[0]["config"]["seed"] == 1
 
 
+def test_what_a_dead_run_left_is_removed_only_once_older_than_ten_minutes(tmp_path, monkeypatch):
+    import lmcore.news.store as store
+
+    folder = tmp_path / "run"
+    staging, stray = folder / ".staging-x1y2", folder / ".metrics.json.a1b2"
+    staging.mkdir(parents=True)
+    stray.write_text("half")
+    now = 1_000_000.0
+    monkeypatch.setattr(store.time, "time", lambda: now)
+    for path in (staging, stray):
+        os.utime(path, (now - store.STALE_SECONDS, now - store.STALE_SECONDS))
+    assert (
+        store.tidy_run_folder(folder) == [] and staging.exists() and stray.exists()
+    )  # 600 s: may be writing
+    for path in (staging, stray):
+        os.utime(path, (now - store.STALE_SECONDS - 1, now - store.STALE_SECONDS - 1))
+    assert store.tidy_run_folder(folder) == [
+        f"removed {shown(staging)}, left by an interrupted run",
+        f"removed {shown(stray)}, left by an interrupted write",
+    ]
+    assert not staging.exists() and not stray.exists() and store.STALE_SECONDS == 600
+
+
 def damaged_checkpoints(tiny):
     """name -> (change to a copy of the tiny checkpoint, what the refusal must say)."""
     from safetensors.torch import load_file, save_file

@@ -1,7 +1,9 @@
 """lmcore.news.pipeline step by step, on a tiny checkpoint and a small file of two topics: each
 step's result checked against what it is made of, not only the end-to-end run's files."""
 
+import io
 import re
+import sys
 from dataclasses import asdict
 
 import numpy as np
@@ -141,7 +143,7 @@ def test_the_classifier_has_the_runs_classes_pooling_dropout_and_frozen_layers(c
 
 
 def test_the_announced_estimate_scales_the_timed_step_by_the_tokens_and_keeps_the_random_numbers(
-    config, monkeypatch, capsys
+    config, monkeypatch
 ):
     split = split_texts(config)
     tokenizer = checkpoints.load_tokenizer(config.checkpoint)
@@ -159,20 +161,41 @@ def test_the_announced_estimate_scales_the_timed_step_by_the_tokens_and_keeps_th
 
     clock = iter(np.arange(100.0, 200.0, 0.25))  # the forward pass takes 0.25 s by this clock
     monkeypatch.setattr(pipeline.time, "perf_counter", lambda: next(clock))
-    monkeypatch.setattr(pipeline, "seconds_per_training_step", lambda *args, **options: 0.5)
-    capsys.readouterr()
-    estimate = announce(with_fields(config, epochs=3), model, batches, views)
-    longest = max(b["input_ids"].numel() for b in batches)
+    timed_steps = []
+
+    def one_step(timed_model, loss, batch, **options):
+        timed_steps.append((timed_model, batch, options))
+        return 0.5
+
+    monkeypatch.setattr(pipeline, "seconds_per_training_step", one_step)
+    forward_inputs = []
+    model.register_forward_pre_hook(lambda module, inputs: forward_inputs.append(inputs))
+    flushed = []
+
+    class Output(io.StringIO):  # the announcement is flushed: it shows before the long work starts
+        def flush(self):
+            flushed.append(self.getvalue())
+
+    monkeypatch.setattr(sys, "stdout", Output())
+    estimate = announce(with_fields(config, epochs=3), model, batches, views, torch.bfloat16)
+    longest_batch = max(batches, key=lambda b: b["input_ids"].numel())
+    [(timed_model, batch, options)] = timed_steps
+    assert timed_model is not model and batch is longest_batch
+    assert options == {"repeats": 1, "autocast_dtype": torch.bfloat16}
+    [(ids, mask)] = forward_inputs  # one forward pass, timed, on the longest batch with its mask
+    assert torch.equal(ids, longest_batch["input_ids"]) and torch.equal(mask, longest_batch["attention_mask"])
+    longest = longest_batch["input_ids"].numel()
     training_tokens = 3 * sum(b["input_ids"].numel() for b in batches)
     prediction_tokens = sum(len(v) for v in views)
     assert estimate == pytest.approx((training_tokens * 0.5 + prediction_tokens * 0.25) / longest)
-    shape = max(batches, key=lambda b: b["input_ids"].numel())["input_ids"].shape
-    assert capsys.readouterr().out == (
+    shape = tuple(longest_batch["input_ids"].shape)
+    announcement = (
         f"lmcore.news: fine-tuning on 36 messages, 3 epoch(s) of 5 steps (15 in all), then predicting "
-        f"{len(views)} views of the validation and test messages.\n  One training step of {tuple(shape)} "
+        f"{len(views)} views of the validation and test messages.\n  One training step of {shape} "
         f"tokens took 0.50 s here, so fine-tuning and prediction should take about "
         f"{pipeline._duration(estimate)}.\n"
     )
+    assert sys.stdout.getvalue() == announcement and flushed == [announcement]
 
 
 def test_predictions_average_every_view_and_keep_the_training_view_alone(config, capsys):
