@@ -306,6 +306,22 @@ def test_an_unwritable_output_folder_is_refused_before_any_work(tmp_path, capsys
     assert "--output" in err and "cannot be created or written" in err
 
 
+def test_the_output_folder_is_made_with_its_parents_and_tried_for_writing_itself(tmp_path, monkeypatch):
+    import tempfile
+
+    probes, make_probe = [], tempfile.NamedTemporaryFile
+
+    def recorded(**options):
+        probes.append(options)
+        return make_probe(**options)
+
+    monkeypatch.setattr(store.tempfile, "NamedTemporaryFile", recorded)
+    folder = tmp_path / "new" / "nested" / "run"
+    check_output_folder(folder, ProjectConfig(), overwrite=False)
+    assert folder.is_dir() and list(folder.iterdir()) == []  # the probe file is gone
+    assert probes == [{"dir": folder, "prefix": ".write-test-"}]  # a write into the folder itself
+
+
 @pytest.mark.skipif(not os.environ.get("LMCORE_DATA"), reason="needs LMCORE_DATA (CI sets it)")
 @pytest.mark.parametrize("setting", sorted(RECIPES))
 def test_the_books_published_runs_are_intact_and_made_with_the_recipe(setting):
