@@ -218,6 +218,13 @@ def test_the_command_line_runs_on_another_checkpoint_given_as_one_argument(tmp_p
     assert expected in capsys.readouterr().err
     main([*arguments, "--max-length", "32"])
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    check_the_command_line_reports_the_run(capsys.readouterr().out, metrics, tmp_path / "run")
+    with pytest.MonkeyPatch.context() as patch:  # --publish: into the book's own results folder
+        patch.setattr(store, "REPOSITORY", tmp_path / "clone")
+        main([*arguments, "--max-length", "32", "--publish"])
+        published = shown(tmp_path / "clone" / "book" / "results" / "news" / "removed")
+    out = capsys.readouterr().out
+    assert "reused the finished run" in out and out.endswith(f"published to {published}\n")
     assert metrics["config"]["checkpoint"] == str(folder) and metrics["n_test"] == 40
     config = ProjectConfig(**metrics["config"])
     reused = load_finished_run(tmp_path / "run", config)
@@ -228,6 +235,37 @@ def test_the_command_line_runs_on_another_checkpoint_given_as_one_argument(tmp_p
     # the run folder's checks, on this run (seconds) rather than the recipe's (half a minute)
     check_damage_is_found_and_runs_are_never_lost(tmp_path / "run", config, capsys)
     check_published_results_are_verified(tmp_path / "run", config, reused)
+
+
+def check_the_command_line_reports_the_run(out, metrics, folder):
+    """What the command line prints after a run: each model's scores, then the time taken."""
+    lines = [
+        f"{name:10} accuracy {row['accuracy']:.4f}  macro F1 {row['macro_f1']:.4f}"
+        for name, row in metrics["test"].items()
+    ]
+    if metrics["config"]["test_windows"]:
+        one_view = metrics["test_one_view"]["bert"]["accuracy"]
+        lines.append(f"bert from the truncated view alone: accuracy {one_view:.4f}")
+    timings = metrics["timings"]
+    lines.append(
+        f"fine-tuning {timings['fine_tuning_seconds'] / 60:.1f} min, whole run "
+        f"{timings['total_seconds'] / 60:.1f} min on {metrics['hardware']}; results in {shown(folder)}"
+    )
+    assert out.endswith("\n".join(lines) + "\n")
+
+
+def test_the_command_line_reports_no_second_view_when_there_are_no_windows(tmp_path, capsys, tiny_checkpoint):
+    from tests.test_datasets import quick, texts_of, write_csv
+
+    rows = [(text, topic) for topic in ("space", "hockey") for text in texts_of(topic, 25, 1)]
+    data = write_csv(tmp_path / "topics.csv", rows)
+    arguments = ["--data-file", str(data), *quick(tiny_checkpoint, tmp_path / "run"), "--test-windows", "0"]
+    main(arguments)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["config"]["test_windows"] == 0
+    out = capsys.readouterr().out
+    check_the_command_line_reports_the_run(out, metrics, tmp_path / "run")
+    assert "truncated view alone" not in out
 
 
 def fake_run(config: ProjectConfig, finished: str) -> ProjectRun:
