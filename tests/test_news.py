@@ -290,9 +290,23 @@ def fake_run(config: ProjectConfig, finished: str) -> ProjectRun:
 
 
 def write_fake_run(folder, seed: int, overwrite: bool = False):
-    return write_outputs(
-        folder, fake_run(ProjectConfig(seed=seed), f"run {seed}"), {"ensemble": np.array([0, 1])}, overwrite
-    )
+    run, predictions = fake_run(ProjectConfig(seed=seed), f"run {seed}"), {"ensemble": np.array([0, 1])}
+    if overwrite:
+        return write_outputs(folder, run, predictions, overwrite=True)
+    return write_outputs(folder, run, predictions)  # never replaces another run by default
+
+
+def test_only_the_first_of_several_processes_writes_the_run(tmp_path, monkeypatch):
+    import torch.distributed as dist
+
+    if not dist.is_available():
+        pytest.skip("this torch has no torch.distributed")
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "get_rank", lambda: 1)
+    assert write_fake_run(tmp_path / "run", 0) == tmp_path / "run" and not (tmp_path / "run").exists()
+    monkeypatch.setattr(dist, "get_rank", lambda: 0)
+    write_fake_run(tmp_path / "run", 0)
+    assert inspect_run_folder(tmp_path / "run")[0]["config"]["seed"] == 0
 
 
 def test_a_finished_run_of_another_configuration_is_never_overwritten(tmp_path, capsys):
@@ -341,7 +355,7 @@ def test_an_unwritable_output_folder_is_refused_before_any_work(tmp_path, capsys
     with pytest.raises(SystemExit):
         main(["--output", str(blocker / "out")])
     err = capsys.readouterr().err
-    assert "--output" in err and "cannot be created or written" in err
+    assert f"--output {blocker / 'out'} cannot be created or written (Not a directory)" in err
 
 
 def test_the_output_folder_is_made_with_its_parents_and_tried_for_writing_itself(tmp_path, monkeypatch):
