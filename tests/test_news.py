@@ -457,6 +457,14 @@ def test_an_edited_manifest_or_metrics_file_is_not_read_as_the_run(tmp_path):
     assert "disagree" in inspect_run_folder(folder)[1]
 
 
+def test_the_notice_of_a_run_trained_again_points_at_the_caller(tmp_path):
+    folder = write_fake_run(tmp_path / "run", 0)
+    (folder / "metrics.json").write_text("{}", encoding="utf-8")
+    with pytest.warns(RunTrainedAgain, match="does not match its SHA-256") as caught:
+        assert load_finished_run(folder, ProjectConfig()) is None
+    assert caught[0].filename == __file__  # the line that asked for the run, not lmcore's
+
+
 def test_a_pickled_object_in_a_runs_arrays_is_never_unpickled(tmp_path):
     """Whoever can edit a run folder can write a matching manifest too: the probabilities are
     read as plain arrays, never as pickles (which run code when unpickled)."""
