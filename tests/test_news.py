@@ -5,6 +5,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 from dataclasses import asdict, replace
 from dataclasses import replace as with_fields
 from pathlib import Path
@@ -323,8 +325,48 @@ def test_a_finished_run_of_another_configuration_is_never_overwritten(tmp_path, 
     assert inspect_run_folder(tmp_path / "run")[0] == first  # untouched
     beside = [p for p in tmp_path.iterdir() if p.name.startswith("run-")]
     assert len(beside) == 1 and inspect_run_folder(beside[0])[0]["config"]["seed"] == 1
+    assert re.fullmatch(r"run-\d{8}-\d{6}", beside[0].name)  # the time it was written
     assert "written beside it" in capsys.readouterr().err
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.startswith(".")]  # no temporary files left
+    with pytest.raises(FinishedRunExists, match=r"another configuration \(seed: 0 there, 1 now\)"):
+        load_finished_run(tmp_path / "run", ProjectConfig(seed=1))
+
+
+def test_a_runs_files_are_written_whole_into_a_new_folder(tmp_path):
+    """Every class has its row and column, numbers of any NumPy type are stored, the JSON is
+    indented for readable diffs, and a 20 Newsgroups run's manifest names no data files."""
+    run = fake_run(ProjectConfig(), "now")
+    run.names = ["a", "b", "c"]  # no test text of class "c", and none predicted
+    run.test = {"bert": {"accuracy": np.float32(0.5), "n": np.int64(2)}}
+    folder = write_outputs(tmp_path / "new" / "nested" / "run", run, {"ensemble": np.array([0, 0])})
+    matrix = (folder / "confusion_matrix.csv").read_text(encoding="utf-8")
+    assert matrix == "true \\ predicted,a,b,c\na,1,0,0\nb,1,0,0\nc,0,0,0\n"
+    text = (folder / "metrics.json").read_text(encoding="utf-8")
+    assert json.loads(text)["test"] == {"bert": {"accuracy": 0.5, "n": 2.0}}
+    assert text == json.dumps(json.loads(text), indent=2)
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert sorted(manifest) == ["config", "files", "finished"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a POSIX locale")
+def test_class_names_are_written_in_utf8_whatever_the_locale(tmp_path):
+    """Where the locale's encoding is not UTF-8 (Windows, or a plain C locale), the confusion
+    matrix's class names are still written, and read back, as UTF-8."""
+    script = (
+        "import sys, numpy as np\n"
+        "from tests.test_news import fake_run, write_outputs, ProjectConfig\n"
+        "run = fake_run(ProjectConfig(), 'now')\n"
+        "run.names = ['caf\\u00e9', 'na\\u00efve']\n"  # (escaped: argv is read in the C locale)
+        "write_outputs(__import__('pathlib').Path(sys.argv[1]), run, {'ensemble': np.array([0, 1])})\n"
+    )
+    environment = {**os.environ, "LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
+    environment.pop("PYTHONIOENCODING", None)
+    subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "run")],
+        cwd=Path(__file__).resolve().parents[1], env=environment, check=True, capture_output=True,
+    )  # fmt: skip
+    matrix = (tmp_path / "run" / "confusion_matrix.csv").read_text(encoding="utf-8")
+    assert matrix.splitlines()[0] == "true \\ predicted,café,naïve"
 
 
 @pytest.mark.parametrize(
