@@ -13,8 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from lmcore.bert import BertForSequenceClassification
+from lmcore.checkpoints import load_classifier
 from lmcore.classify import predict
 from lmcore.news import (
     RECIPES,
@@ -344,8 +346,18 @@ def test_a_runs_files_are_written_whole_into_a_new_folder(tmp_path):
     text = (folder / "metrics.json").read_text(encoding="utf-8")
     assert json.loads(text)["test"] == {"bert": {"accuracy": 0.5, "n": 2.0}}
     assert text == json.dumps(json.loads(text), indent=2)
-    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    manifest_text = (folder / "manifest.json").read_text(encoding="utf-8")
+    assert manifest_text == json.dumps(manifest := json.loads(manifest_text), indent=2)
     assert sorted(manifest) == ["config", "files", "finished"]
+
+
+def test_a_model_wrapped_for_several_processes_is_saved_as_the_model_itself(tmp_path):
+    run = fake_run(ProjectConfig(), "now")
+    inner = run.model
+    run.model = torch.nn.DataParallel(inner)  # like DistributedDataParallel: the model is .module
+    folder = write_outputs(tmp_path / "run", run, {"ensemble": np.array([0, 1])})
+    reloaded = load_classifier(folder)
+    assert all(torch.equal(a, b) for a, b in zip(reloaded.state_dict().values(), inner.state_dict().values()))
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="a POSIX locale")

@@ -262,3 +262,47 @@ def test_a_run_reports_what_its_arrays_score(config, capsys):
     assert run.model is not None and len(run.tokenizer) == len(checkpoints.load_tokenizer(config.checkpoint))
     again = run_project(config, progress=False)  # seeded: the same run twice
     np.testing.assert_array_equal(again.arrays["bert_test"], arrays["bert_test"])
+
+
+def test_a_run_in_a_folder_is_read_back_by_default_and_never_replaced_by_another(config, tmp_path):
+    from lmcore.news import FinishedRunExists
+    from lmcore.news.store import shown
+
+    first = run_project(config, tmp_path / "run", progress=False)
+    again = run_project(config, tmp_path / "run", progress=False)  # reuse=True by default
+    assert first.reused_from is None and again.reused_from == shown(tmp_path / "run")
+    with pytest.raises(FinishedRunExists, match=r"seed: 0 there, 1 now"):  # overwrite=False by default
+        run_project(with_fields(config, seed=1), tmp_path / "run", progress=False)
+
+
+def test_the_classifier_is_trained_with_the_runs_settings_where_the_run_computes(config, monkeypatch):
+    from lmcore.runtime import pick_device
+    from lmcore.train import History
+
+    split = split_texts(config)
+    batches, views = [{"input_ids": torch.ones(1, 3, dtype=torch.long)}], [[1, 2, 3]]
+    calls = {}
+
+    def fit(*args, **options):  # what train_classifier hands lmcore.train.fit
+        calls["fit"] = args, options
+        return History()
+
+    monkeypatch.setattr(pipeline, "announce", lambda *args: calls.setdefault("announce", args))
+    monkeypatch.setattr(pipeline, "fit", fit)
+
+    def evaluate(model):
+        return {}
+
+    bf16 = with_fields(config, bf16=True, epochs=3, lr=3e-4)
+    model, _ = pipeline.train_classifier(split, batches, views, bf16, True, evaluate, 7)
+    assert calls["announce"] == (bf16, model, batches, views, torch.bfloat16)
+    (fitted, fitted_batches, loss), options = calls["fit"]
+    assert fitted is model and fitted_batches is batches and loss is pipeline.classification_loss
+    assert options == {
+        "epochs": 3, "lr": 3e-4, "autocast_dtype": torch.bfloat16, "progress": True,
+        "device": pick_device(), "evaluate": evaluate, "eval_every": 7,
+    }  # fmt: skip
+    calls.clear()
+    pipeline.train_classifier(split, batches, None, config, False)  # no views: nothing announced
+    assert "announce" not in calls and calls["fit"][1]["autocast_dtype"] is None
+    assert calls["fit"][1]["progress"] is False and calls["fit"][1]["eval_every"] is None
