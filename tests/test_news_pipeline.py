@@ -4,6 +4,7 @@ step's result checked against what it is made of, not only the end-to-end run's 
 import io
 import re
 import sys
+import time
 from dataclasses import asdict
 
 import numpy as np
@@ -107,6 +108,7 @@ def test_the_split_holds_the_limited_training_texts_a_stratified_validation_and_
 
 
 def test_the_baseline_is_fitted_on_the_fit_texts_and_reads_validation_then_test(config):
+    config = with_fields(config, seed=1)  # the run's seed reaches the SVM
     split = split_texts(config)
     val, test = fit_baseline(split, config)
     _, expected_val, fitted = tfidf_baseline(
@@ -118,11 +120,12 @@ def test_the_baseline_is_fitted_on_the_fit_texts_and_reads_validation_then_test(
 
 
 def test_the_run_is_encoded_once_in_the_views_of_its_configuration(config):
+    config = with_fields(config, seed=1)  # the run's seed orders the batches
     split = split_texts(config)
     tokenizer = checkpoints.load_tokenizer(config.checkpoint)
     batches, val_views, test_views = encode_run(split, tokenizer, config)
     expected = length_bucketed_batches(
-        encode_texts(tokenizer, split.fit_texts, config.view), split.fit_labels.tolist(), 8, seed=0
+        encode_texts(tokenizer, split.fit_texts, config.view), split.fit_labels.tolist(), 8, seed=1
     )
     assert len(batches) == len(expected) == 5 and max(len(b["input_ids"]) for b in batches) == 8
     for batch, wanted in zip(batches, expected):
@@ -135,9 +138,9 @@ def test_the_run_is_encoded_once_in_the_views_of_its_configuration(config):
 
 def test_the_classifier_has_the_runs_classes_pooling_dropout_and_frozen_layers(config):
     split = split_texts(config)
-    model = build_classifier(split, with_fields(config, pooling="cls", freeze_layers=2))
+    model = build_classifier(split, with_fields(config, pooling="cls", freeze_layers=2, dropout=0.3))
     assert model.classifier.out_features == 2 and model.pooling == "cls"
-    assert {m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)} == {0.1}
+    assert {m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)} == {0.3}
     frozen = [not any(p.requires_grad for p in layer.parameters()) for layer in model.bert.encoder.layers]
     assert frozen == [True, True, False]
 
@@ -243,6 +246,9 @@ def test_a_run_reports_what_its_arrays_score(config, capsys):
     assert run.test_one_view == {"bert": scores(split.test_labels, arrays["bert_test_one_view"].argmax(1))}
     by_weight = run.validation["ensemble_accuracy_by_weight"]
     assert by_weight[weight] == max(by_weight.values()) and len(by_weight) == 21
+    # weight 0 is the baseline alone, weight 1 the model alone
+    assert by_weight[0.0] == run.validation["tfidf_svm"]["accuracy"]
+    assert by_weight[1.0] == run.validation["bert"]["accuracy"]
     assert set(run.validation) == {
         "tfidf_svm",
         "bert",
@@ -264,15 +270,62 @@ def test_a_run_reports_what_its_arrays_score(config, capsys):
     np.testing.assert_array_equal(again.arrays["bert_test"], arrays["bert_test"])
 
 
-def test_a_run_in_a_folder_is_read_back_by_default_and_never_replaced_by_another(config, tmp_path):
-    from lmcore.news import FinishedRunExists
+def test_a_run_in_a_folder_is_read_back_by_default_and_replaced_only_when_asked(config, tmp_path, capsys):
+    from lmcore.news import FinishedRunExists, inspect_run_folder
     from lmcore.news.store import shown
 
-    first = run_project(config, tmp_path / "run", progress=False)
-    again = run_project(config, tmp_path / "run", progress=False)  # reuse=True by default
+    one_step = with_fields(config, batch_size=64)  # the 36 training texts in one batch
+    started = time.perf_counter()
+    first = run_project(one_step, tmp_path / "run")
+    elapsed = time.perf_counter() - started
+    assert "validation accuracy: MiniLM" in capsys.readouterr().out  # with progress, by default
+    assert first.history["step"] == [1]
+    assert first.timings["seconds_per_step"] == first.timings["fine_tuning_seconds"]
+    assert 0 < first.timings["total_seconds"] <= elapsed
+    again = run_project(one_step, tmp_path / "run", progress=False)  # reuse=True by default
     assert first.reused_from is None and again.reused_from == shown(tmp_path / "run")
+    other = with_fields(one_step, seed=1)
     with pytest.raises(FinishedRunExists, match=r"seed: 0 there, 1 now"):  # overwrite=False by default
-        run_project(with_fields(config, seed=1), tmp_path / "run", progress=False)
+        run_project(other, tmp_path / "run", progress=False)
+    run_project(other, tmp_path / "run", progress=False, overwrite=True)
+    assert inspect_run_folder(tmp_path / "run")[0]["config"]["seed"] == 1
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("run")] == ["run"]  # replaced, not beside
+
+
+@pytest.mark.skipif(not hasattr(time, "tzset"), reason="time.tzset: POSIX")
+def test_a_run_is_stamped_in_utc_whatever_the_time_zone(config, monkeypatch):
+    monkeypatch.setenv("TZ", "IST-5:30")  # five and a half hours ahead of UTC
+    time.tzset()
+    try:
+        before = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        run = run_project(config, progress=False)
+        after = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert run.finished in (before, after)
+
+
+def test_predictions_use_the_runs_autocast_and_progress_and_print_the_validation_accuracy(
+    config, monkeypatch, capsys
+):
+    split = split_texts(with_fields(config, bf16=True))
+    split.val_labels = np.array([0, 0, 0, 1])  # every view says class 0 below: 3 of 4 right
+    calls = []
+
+    def predict_proba(model, batches, autocast=None, progress=False):
+        calls.append((autocast, progress))
+        probabilities = np.zeros((sum(len(batch["input_ids"]) for batch in batches), 2))
+        probabilities[:, 0] = 1.0
+        return probabilities
+
+    monkeypatch.setattr(pipeline, "predict_proba", predict_proba)
+    views = ([[2, 5, 3]] * 4, [0, 1, 2, 3])
+    predict_run(None, views, views, with_fields(config, bf16=True), split, True)
+    assert calls == [(torch.bfloat16, True)] * 2
+    assert (
+        capsys.readouterr().out == "validation accuracy: MiniLM 0.7500, 0.7500 from the training view alone\n"
+    )
 
 
 def test_the_classifier_is_trained_with_the_runs_settings_where_the_run_computes(config, monkeypatch):
