@@ -777,3 +777,119 @@ def test_the_calibration_check_uses_the_runs_own_stratified_split():
     fit_index, _ = validation_split(len(labels), labels, 0.2, seed=0)
     kept = int(np.bincount(np.array(labels)[fit_index])[2])
     assert refusal(labels, 0.2).endswith(f"'c' keeps {kept} of its 3: add texts of it")
+
+
+def test_every_option_reaches_the_run_as_the_command_line_says(
+    tmp_path, monkeypatch, capsys, tiny_checkpoint
+):
+    """Each option, parsed and handed to run_project (stubbed: nothing is trained), and the help
+    that says what each one does."""
+    from lmcore.news import cli
+    from tests.test_datasets import texts_of, write_csv
+
+    handed = []
+
+    def run_project(config, output, reuse, overwrite):
+        handed.append((config, output, reuse, overwrite))
+        run = fake_run(config, "now")
+        run.test = {"bert": {"accuracy": 0.5, "macro_f1": 0.25}}
+        run.test_one_view = {"bert": {"accuracy": 0.75}}
+        run.timings = {"fine_tuning_seconds": 60.0, "total_seconds": 120.0}
+        return run
+
+    monkeypatch.setattr(cli, "run_project", run_project)
+    options = {
+        "--checkpoint": str(tiny_checkpoint), "--max-length": "32", "--truncation": "head",
+        "--head-share": "0.5", "--epochs": "3", "--batch-size": "4", "--lr": "0.001", "--pooling": "cls",
+        "--freeze-layers": "1", "--test-windows": "2", "--dropout": "0.2",
+    }  # fmt: skip
+    main(
+        [
+            "--setting",
+            "removed",
+            *[w for pair in options.items() for w in pair],
+            "--bf16",
+            "--output",
+            str(tmp_path / "a"),
+        ]
+    )
+    recipe = RECIPES["removed"]
+    expected = replace(
+        recipe, checkpoint=str(tiny_checkpoint), max_length=32, truncation="head", head_share=0.5, epochs=3,
+        batch_size=4, lr=0.001, pooling="cls", freeze_layers=1, test_windows=2, dropout=0.2, bf16=True,
+    )  # fmt: skip
+    assert handed.pop() == (expected, tmp_path / "a", True, False)
+    rows = [(text, topic) for topic in ("space", "hockey") for text in texts_of(topic, 25, 1)]
+    data, test = (
+        write_csv(tmp_path / "train.csv", rows),
+        write_csv(
+            tmp_path / "test.csv",
+            [(text, topic) for topic in ("space", "hockey") for text in texts_of(topic, 5, 9)],
+        ),
+    )
+    arguments = [
+        "--data-file",
+        str(data),
+        "--test-file",
+        str(test),
+        "--train-limit",
+        "30",
+        "--test-limit",
+        "5",
+    ]
+    main(
+        [
+            *arguments,
+            "--seed",
+            "4",
+            "--max-length",
+            "32",
+            "--checkpoint",
+            str(tiny_checkpoint),
+            "--output",
+            str(tmp_path / "b"),
+            "--again",
+            "--overwrite",
+        ]
+    )
+    expected = replace(
+        RECIPES["full"], checkpoint=str(tiny_checkpoint), data_file=str(data), test_file=str(test),
+        train_limit=30, test_limit=5, seed=4, max_length=32,
+    )  # fmt: skip
+    assert handed.pop() == (expected, tmp_path / "b", False, True)
+    out = capsys.readouterr().out
+    assert (
+        "bert       accuracy 0.5000  macro F1 0.2500\nbert from the truncated view alone: accuracy 0.7500\n"
+        in out
+    )
+
+    for option, value in [("--setting", "clean"), ("--truncation", "tail"), ("--pooling", "max")]:
+        with pytest.raises(SystemExit):
+            main([option, value, "--output", str(tmp_path / "c")])
+        assert f"argument {option}: invalid choice: '{value}'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--head-share", "half", "--output", str(tmp_path / "c")])
+    assert "argument --head-share: invalid float value: 'half'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    for option, says in [
+        ("--setting", "{full,removed}"),
+        ("--checkpoint", "a local BERT checkpoint folder (default: the bundled all-MiniLM-L6-v2)"),
+        ("--truncation", "{head,head+tail}"),
+        ("--head-share", 'of the tokens "head+tail" keeps, the share from the start (0.25)'),
+        ("--pooling", "{cls,mean}"),
+        ("--freeze-layers", "keep the embeddings and this many lowest layers as pretrained"),
+        ("--test-windows", "average predictions over up to this many extra windows of each long message"),
+        ("--bf16", "bf16 autocast (GPUs, CPUs with AMX; measure before using it on a CPU)"),
+        (
+            "--data-file",
+            'a .csv file with the columns text,label or a .jsonl file of {"text": ..., "label": ...} lines',
+        ),
+        ("--test-file", "(default: a stratified 20% of --data-file held out, the same for every seed)"),
+        ("--output", "folder for the run's files"),
+        ("--again", "train even if --output holds this run already"),
+        ("--overwrite", "replace a finished run of another configuration in --output"),
+        ("--publish", "also copy the results (not the weights) to book/results/news/<setting> for chapter 5"),
+    ]:
+        assert option in help_text and says in help_text, (option, says)
