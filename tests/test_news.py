@@ -884,12 +884,20 @@ def test_every_option_reaches_the_run_as_the_command_line_says(
         ("--bf16", "bf16 autocast (GPUs, CPUs with AMX; measure before using it on a CPU)"),
         (
             "--data-file",
-            'a .csv file with the columns text,label or a .jsonl file of {"text": ..., "label": ...} lines',
+            "your own labelled texts instead of 20 Newsgroups: a .csv file with the columns text,label or "
+            'a .jsonl file of {"text": ..., "label": ...} lines',
         ),
-        ("--test-file", "(default: a stratified 20% of --data-file held out, the same for every seed)"),
+        (
+            "--test-file",
+            "the test set for --data-file, in the same format (default: a stratified 20% of --data-file "
+            "held out, the same for every seed)",
+        ),
         ("--output", "folder for the run's files"),
         ("--again", "train even if --output holds this run already"),
         ("--overwrite", "replace a finished run of another configuration in --output"),
         ("--publish", "also copy the results (not the weights) to book/results/news/<setting> for chapter 5"),
     ]:
-        assert option in help_text and says in help_text, (option, says)
+        assert option in help_text and re.search(rf"(^|\s){re.escape(says)}(\s|$)", help_text), (option, says)
+    with pytest.raises(SystemExit):
+        main([])
+    assert "the following arguments are required: --output" in capsys.readouterr().err
