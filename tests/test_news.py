@@ -794,7 +794,7 @@ def test_every_option_reaches_the_run_as_the_command_line_says(
         run = fake_run(config, "now")
         run.test = {"bert": {"accuracy": 0.5, "macro_f1": 0.25}}
         run.test_one_view = {"bert": {"accuracy": 0.75}}
-        run.timings = {"fine_tuning_seconds": 60.0, "total_seconds": 120.0}
+        run.timings = {"fine_tuning_seconds": 600.0, "total_seconds": 1200.0}
         return run
 
     monkeypatch.setattr(cli, "run_project", run_project)
@@ -837,31 +837,34 @@ def test_every_option_reaches_the_run_as_the_command_line_says(
         "--test-limit",
         "5",
     ]
-    main(
-        [
-            *arguments,
-            "--seed",
-            "4",
-            "--max-length",
-            "32",
-            "--checkpoint",
-            str(tiny_checkpoint),
-            "--output",
-            str(tmp_path / "b"),
-            "--again",
-            "--overwrite",
-        ]
-    )
+    write_fake_run(tmp_path / "b", 0)  # a finished run of another configuration, which --overwrite replaces
+    more = [
+        "--seed",
+        "4",
+        "--max-length",
+        "32",
+        "--checkpoint",
+        str(tiny_checkpoint),
+        "--output",
+        str(tmp_path / "b"),
+    ]
+    assert main([*arguments, *more, "--again", "--overwrite"]) == 0
     expected = replace(
         RECIPES["full"], checkpoint=str(tiny_checkpoint), data_file=str(data), test_file=str(test),
         train_limit=30, test_limit=5, seed=4, max_length=32,
     )  # fmt: skip
     assert handed.pop() == (expected, tmp_path / "b", False, True)
     out = capsys.readouterr().out
-    assert (
+    assert out.endswith(
         "bert       accuracy 0.5000  macro F1 0.2500\nbert from the truncated view alone: accuracy 0.7500\n"
-        in out
+        f"fine-tuning 10.0 min, whole run 20.0 min on cpu; results in {shown(tmp_path / 'b')}\n"
     )
+    main(["--checkpoint", str(tiny_checkpoint), "--max-length", "64", "--output", str(tmp_path / "d")])
+    assert handed.pop()[0].max_length == 64  # the model's limit itself is allowed
+    with pytest.raises(SystemExit):
+        main([*arguments, *more, "--publish"])
+    message = "--publish copies 20 Newsgroups runs into the book; a run on --data-file stays in --output"
+    assert capsys.readouterr().err.endswith(f"error: {message}\n")
 
     for option, value in [("--setting", "clean"), ("--truncation", "tail"), ("--pooling", "max")]:
         with pytest.raises(SystemExit):
