@@ -409,10 +409,8 @@ def test_the_command_line_says_what_it_is_and_where_left_out_options_come_from(c
     assert exit_.value.code == 0
     help_text = " ".join(capsys.readouterr().out.split())  # (argparse wraps lines to the terminal)
     assert help_text.startswith("usage: python -m lmcore.news [-h]")
-    assert (
-        "The 20 Newsgroups project (chapter 5), or the same recipe on labelled texts of your own."
-        in help_text
-    )
+    description = "The 20 Newsgroups project (chapter 5), or the same recipe on labelled texts of your own."
+    assert f" {description} " in help_text
     assert help_text.endswith("Options left out take the book's recipe for the setting (RECIPES).")
 
 
@@ -777,6 +775,26 @@ def test_the_calibration_check_uses_the_runs_own_stratified_split():
     fit_index, _ = validation_split(len(labels), labels, 0.2, seed=0)
     kept = int(np.bincount(np.array(labels)[fit_index])[2])
     assert refusal(labels, 0.2).endswith(f"'c' keeps {kept} of its 3: add texts of it")
+    # which class comes up short depends on the seed: the check names the one the run's split would
+    labels = [0] * 4 + [1] * 4 + [2] * 4
+    texts = LabelledTexts([f"t{i}" for i in range(12)], labels, ["a", "b", "c"])
+    short_by_seed = {}
+    for seed in range(8):
+        kept = np.bincount(np.array(labels)[validation_split(12, labels, 0.3, seed)[0]])
+        config = ProjectConfig(data_file="mine.csv", test_file="test.csv", validation_fraction=0.3, seed=seed)
+        with pytest.raises(ValueError, match=r"keeps 2 of its 4: add texts of it$") as error:
+            _check_enough_texts(config, texts)
+        short_by_seed[seed] = "abc"[int(np.argmin(kept))]
+        assert f"'{short_by_seed[seed]}' keeps 2 of its 4" in str(error.value)
+    assert len(set(short_by_seed.values())) == 3  # (each class is the short one for some seed)
+    # two classes short: both named, joined by "; "
+    config = ProjectConfig(data_file="mine.csv", test_file="test.csv", validation_fraction=0.2)
+    two_short = LabelledTexts([f"t{i}" for i in range(26)], [0] * 20 + [1] * 3 + [2] * 3, ["a", "b", "c"])
+    with pytest.raises(
+        ValueError,
+        match=r"of data_file mine.csv, 'b' keeps 2 of its 3; 'c' keeps 2 of its 3: add texts of them$",
+    ):
+        _check_enough_texts(config, two_short)
 
 
 def test_every_option_reaches_the_run_as_the_command_line_says(
@@ -861,6 +879,9 @@ def test_every_option_reaches_the_run_as_the_command_line_says(
     )
     main(["--checkpoint", str(tiny_checkpoint), "--max-length", "64", "--output", str(tmp_path / "d")])
     assert handed.pop()[0].max_length == 64  # the model's limit itself is allowed
+    monkeypatch.setitem(cli.RECIPES, "full", replace(RECIPES["full"], bf16=True))  # a recipe with bf16
+    main(["--checkpoint", str(tiny_checkpoint), "--max-length", "32", "--output", str(tmp_path / "d")])
+    assert handed.pop()[0].bf16 is True  # --bf16 left out: the recipe's choice, not False
     with pytest.raises(SystemExit):
         main([*arguments, *more, "--publish"])
     message = "--publish copies 20 Newsgroups runs into the book; a run on --data-file stays in --output"
