@@ -838,13 +838,9 @@ def test_every_option_reaches_the_run_as_the_command_line_says(
     )  # fmt: skip
     assert handed.pop() == (expected, tmp_path / "a", True, False)
     rows = [(text, topic) for topic in ("space", "hockey") for text in texts_of(topic, 25, 1)]
-    data, test = (
-        write_csv(tmp_path / "train.csv", rows),
-        write_csv(
-            tmp_path / "test.csv",
-            [(text, topic) for topic in ("space", "hockey") for text in texts_of(topic, 5, 9)],
-        ),
-    )
+    data = write_csv(tmp_path / "train.csv", rows)
+    held_out = [(text, topic) for topic in ("space", "hockey") for text in texts_of(topic, 5, 9)]
+    test = write_csv(tmp_path / "test.csv", held_out)
     arguments = [
         "--data-file",
         str(data),
@@ -855,7 +851,7 @@ def test_every_option_reaches_the_run_as_the_command_line_says(
         "--test-limit",
         "5",
     ]
-    write_fake_run(tmp_path / "b", 0)  # a finished run of another configuration, which --overwrite replaces
+    write_fake_run(tmp_path / "b", 0)  # a finished run of another configuration: --overwrite goes past it
     more = [
         "--seed",
         "4",
