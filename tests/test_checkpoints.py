@@ -266,11 +266,10 @@ def test_the_bundled_checkpoint_passes_the_whole_check():
 
 
 def test_an_integer_weight_is_refused_not_cast(tiny_checkpoint, tmp_path):
-    folder = tmp_path / "ints"
-    shutil.copytree(tiny_checkpoint, folder)
-    state = load_file(str(folder / "model.safetensors"))
-    state["embeddings.LayerNorm.weight"] = state["embeddings.LayerNorm.weight"].long()
-    save_file(state, str(folder / "model.safetensors"))
+    def to_integer(state):
+        return {**state, "embeddings.LayerNorm.weight": state["embeddings.LayerNorm.weight"].long()}
+
+    folder = _tiny_copy(tiny_checkpoint, tmp_path / "ints", change_state=to_integer)
     for load in (checkpoints.load_pretrained, checkpoints.check_checkpoint):
         with pytest.raises(ValueError, match=r"not floating-point weights: \['embeddings.LayerNorm.weight"):
             load(folder)

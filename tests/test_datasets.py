@@ -77,6 +77,13 @@ def texts_of(topic, n, seed):
     return [" ".join(rng.choice(TOPICS[topic]) for _ in range(rng.randint(5, 12))) for _ in range(n)]
 
 
+def write_two_topics(path, per_topic=25, seed=1):
+    """A CSV file of ``per_topic`` texts about space and as many about hockey."""
+    return write_csv(
+        path, [(t, topic) for topic in ("space", "hockey") for t in texts_of(topic, per_topic, seed)]
+    )
+
+
 def write_csv(path, rows):
     import csv
 

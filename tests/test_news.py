@@ -259,10 +259,9 @@ def check_the_command_line_reports_the_run(out, metrics, folder):
 
 
 def test_the_command_line_reports_no_second_view_when_there_are_no_windows(tmp_path, capsys, tiny_checkpoint):
-    from tests.test_datasets import quick, texts_of, write_csv
+    from tests.test_datasets import quick, write_two_topics
 
-    rows = [(text, topic) for topic in ("space", "hockey") for text in texts_of(topic, 25, 1)]
-    data = write_csv(tmp_path / "topics.csv", rows)
+    data = write_two_topics(tmp_path / "topics.csv")
     arguments = ["--data-file", str(data), *quick(tiny_checkpoint, tmp_path / "run"), "--test-windows", "0"]
     main(arguments)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -803,7 +802,7 @@ def test_every_option_reaches_the_run_as_the_command_line_says(
     """Each option, parsed and handed to run_project (stubbed: nothing is trained), and the help
     that says what each one does."""
     from lmcore.news import cli
-    from tests.test_datasets import texts_of, write_csv
+    from tests.test_datasets import write_two_topics
 
     handed = []
 
@@ -837,10 +836,7 @@ def test_every_option_reaches_the_run_as_the_command_line_says(
         batch_size=4, lr=0.001, pooling="cls", freeze_layers=1, test_windows=2, dropout=0.2, bf16=True,
     )  # fmt: skip
     assert handed.pop() == (expected, tmp_path / "a", True, False)
-    rows = [(text, topic) for topic in ("space", "hockey") for text in texts_of(topic, 25, 1)]
-    data = write_csv(tmp_path / "train.csv", rows)
-    held_out = [(text, topic) for topic in ("space", "hockey") for text in texts_of(topic, 5, 9)]
-    test = write_csv(tmp_path / "test.csv", held_out)
+    data, test = write_two_topics(tmp_path / "train.csv"), write_two_topics(tmp_path / "test.csv", 5, 9)
     arguments = [
         "--data-file",
         str(data),

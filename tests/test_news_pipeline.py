@@ -6,6 +6,7 @@ import re
 import sys
 import time
 from dataclasses import asdict
+from dataclasses import replace as with_fields
 
 import numpy as np
 import pytest
@@ -29,22 +30,17 @@ from lmcore.news.pipeline import (
 from lmcore.news.splits import chosen_test_index, load_project_data
 from lmcore.provenance import code_version, hardware
 from lmcore.scoring import geometric_ensemble, scores, tfidf_baseline
-from tests.test_datasets import texts_of, write_csv
+from tests.test_datasets import write_two_topics
 
 
 @pytest.fixture
 def config(tmp_path, tiny_checkpoint):
     """Two topics, 25 texts each: 40 to train on (36 fit, 4 validation) and 10 held out."""
-    rows = [(text, topic) for topic in ("space", "hockey") for text in texts_of(topic, 25, 1)]
-    data = write_csv(tmp_path / "topics.csv", rows)
+    data = write_two_topics(tmp_path / "topics.csv")
     return ProjectConfig(
         data_file=str(data), checkpoint=str(tiny_checkpoint), max_length=16, epochs=1, batch_size=8,
         test_windows=1, dropout=0.1,
     )  # fmt: skip
-
-
-def with_fields(config, **changes):
-    return ProjectConfig(**{**asdict(config), **changes})
 
 
 def test_the_ensemble_weight_is_the_first_with_the_best_validation_accuracy():
