@@ -402,17 +402,6 @@ def test_the_command_line_checks_every_argument_before_any_work(tmp_path, capsys
     assert exit_.value.code == 2 and re.search(message, capsys.readouterr().err)
 
 
-def test_the_command_line_says_what_it_is_and_where_left_out_options_come_from(capsys):
-    with pytest.raises(SystemExit) as exit_:
-        main(["--help"])
-    assert exit_.value.code == 0
-    help_text = " ".join(capsys.readouterr().out.split())  # (argparse wraps lines to the terminal)
-    assert help_text.startswith("usage: python -m lmcore.news [-h]")
-    description = "The 20 Newsgroups project (chapter 5), or the same recipe on labelled texts of your own."
-    assert f" {description} " in help_text
-    assert help_text.endswith("Options left out take the book's recipe for the setting (RECIPES).")
-
-
 def test_an_unwritable_output_folder_is_refused_before_any_work(tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
@@ -886,9 +875,14 @@ def test_every_option_reaches_the_run_as_the_command_line_says(
     with pytest.raises(SystemExit):
         main(["--head-share", "half", "--output", str(tmp_path / "c")])
     assert "argument --head-share: invalid float value: 'half'" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit_:
         main(["--help"])
-    help_text = " ".join(capsys.readouterr().out.split())
+    assert exit_.value.code == 0
+    help_text = " ".join(capsys.readouterr().out.split())  # (argparse wraps lines to the terminal)
+    assert help_text.startswith("usage: python -m lmcore.news [-h]")
+    description = "The 20 Newsgroups project (chapter 5), or the same recipe on labelled texts of your own."
+    assert f" {description} " in help_text
+    assert help_text.endswith("Options left out take the book's recipe for the setting (RECIPES).")
     for option, says in [
         ("--setting", "{full,removed}"),
         ("--checkpoint", "a local BERT checkpoint folder (default: the bundled all-MiniLM-L6-v2)"),
